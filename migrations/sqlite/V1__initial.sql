@@ -1,0 +1,36 @@
+-- Ids are AUTOINCREMENT so that a deleted user's id is never handed out again:
+-- tokens carry `uid`, and a reused id would resurrect them.
+CREATE TABLE users (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    username        TEXT    NOT NULL,
+    password_hash   TEXT    NOT NULL,
+    name            TEXT    NOT NULL,
+    email           TEXT,
+    role            TEXT    NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    scopes          TEXT    NOT NULL DEFAULT 'read write',
+    disabled        INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    department      TEXT,
+    clearance_level INTEGER NOT NULL DEFAULT 0 CHECK (clearance_level BETWEEN 0 AND 5),
+    created_at      TEXT    NOT NULL
+);
+
+-- Usernames are ASCII, so SQLite's ASCII-only lower() is exact here.
+CREATE UNIQUE INDEX users_username_lower ON users (lower(username));
+CREATE INDEX users_active_admins ON users (role, disabled);
+CREATE INDEX users_department ON users (department);
+
+CREATE TABLE todos (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    owner_id        INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    title           TEXT    NOT NULL,
+    description     TEXT,
+    completed       INTEGER NOT NULL DEFAULT 0 CHECK (completed IN (0, 1)),
+    visibility      TEXT    NOT NULL DEFAULT 'private' CHECK (visibility IN ('private', 'department')),
+    clearance_level INTEGER NOT NULL DEFAULT 0 CHECK (clearance_level BETWEEN 0 AND 5),
+    created_at      TEXT    NOT NULL,
+    updated_at      TEXT    NOT NULL
+);
+
+-- Serves "this owner's todos, newest first", with or without the completed filter.
+CREATE INDEX todos_owner_newest ON todos (owner_id, id DESC);
+CREATE INDEX todos_owner_completed_newest ON todos (owner_id, completed, id DESC);

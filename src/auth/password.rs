@@ -1,0 +1,136 @@
+//! Password hashing with argon2id, kept off the async runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::distr::{Alphanumeric, SampleString};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use crate::error::AppError;
+
+/// How long a hashing request may queue for a free slot before the server
+/// answers 503 rather than pile up work it cannot do.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Hashes and verifies passwords on the blocking pool, at most `permits` at
+/// a time: each argon2 call takes ~19 MiB and a full core for a while.
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// Verified against when the user does not exist, so that an unknown
+    /// username costs the same time as a wrong password.
+    dummy_hash: String,
+}
+
+/// argon2id with OWASP's parameters: 19 MiB, two passes, one lane.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+fn hash_now(password: &str) -> Result<String, AppError> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(AppError::internal)
+}
+
+fn verify_now(password: &str, hash: &str) -> bool {
+    // The stored hash names its own parameters, so old hashes keep working.
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+impl PasswordHasher {
+    pub fn new(permits: usize) -> Result<Self, AppError> {
+        let random = Alphanumeric.sample_string(&mut rand::rng(), 32);
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+            dummy_hash: hash_now(&random)?,
+        })
+    }
+
+    pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
+        self.run(move || hash_now(password.expose_secret())).await?
+    }
+
+    /// Checks `password` against `hash`, or against a dummy hash when there is
+    /// no user, doing the same work either way.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        hash: Option<String>,
+    ) -> Result<bool, AppError> {
+        let found = hash.is_some();
+        let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
+        let matches = self
+            .run(move || verify_now(password.expose_secret(), &hash))
+            .await?;
+        Ok(found && matches)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| AppError::Unavailable)?
+            .map_err(AppError::internal)?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(AppError::internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let hash = hasher.hash(secret("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            hasher
+                .verify(secret("correct horse"), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        for wrong in ["correct hors", "Correct horse", "correct horse "] {
+            assert!(
+                !hasher
+                    .verify(secret(wrong), Some(hash.clone()))
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_verifies() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        assert!(!hasher.verify(secret("anything"), None).await.unwrap());
+    }
+
+    #[test]
+    fn a_malformed_stored_hash_does_not_verify() {
+        assert!(!verify_now("password", "not a hash"));
+    }
+}

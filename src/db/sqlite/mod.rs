@@ -1,0 +1,162 @@
+//! The SQLite backend: WAL mode, one writer connection, a pool of readers,
+//! all used on the blocking thread pool.
+
+mod todos;
+mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+
+use super::{HealthCheck, RepoError};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/sqlite");
+}
+
+/// WAL lets readers run while the writer writes; `synchronous=NORMAL` in WAL
+/// mode keeps every committed transaction through a crash of the process
+/// (only a power loss can take the last ones back).
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    PRAGMA foreign_keys = ON;
+    PRAGMA busy_timeout = 5000;";
+
+/// Read connections kept open.
+const READERS: u32 = 8;
+
+/// A SQLite database file.
+pub struct SqliteStore {
+    readers: Pool<SqliteConnectionManager>,
+    /// Exactly one connection, so writers queue here instead of failing
+    /// with `SQLITE_BUSY` against each other.
+    writer: Pool<SqliteConnectionManager>,
+}
+
+impl SqliteStore {
+    /// Opens the file, creating and migrating it as needed. Blocking.
+    pub fn open(path: &Path, acquire_timeout: Duration) -> Result<Self, RepoError> {
+        let pool = |size| {
+            let manager = SqliteConnectionManager::file(path)
+                .with_init(|connection| connection.execute_batch(PRAGMAS));
+            Pool::builder()
+                .max_size(size)
+                .connection_timeout(acquire_timeout)
+                .build(manager)
+                .map_err(|e| RepoError::Internal(e.to_string()))
+        };
+        let writer = pool(1)?;
+        {
+            let mut connection = writer.get().map_err(|_| RepoError::Unavailable)?;
+            embedded::migrations::runner()
+                .run(&mut *connection)
+                .map_err(|e| RepoError::Internal(format!("migration failed: {e}")))?;
+        }
+        Ok(Self {
+            readers: pool(READERS)?,
+            writer,
+        })
+    }
+
+    /// Runs `query` on a read connection.
+    async fn read<T, F>(&self, query: F) -> Result<T, RepoError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        blocking(move || {
+            let connection = checkout(&pool)?;
+            query(&connection).map_err(RepoError::from)
+        })
+        .await
+    }
+
+    /// Runs `work` in an immediate transaction on the writer connection and
+    /// commits it when it returns `Ok`.
+    async fn write<T, F>(&self, work: F) -> Result<T, RepoError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, RepoError> + Send + 'static,
+    {
+        let pool = self.writer.clone();
+        blocking(move || {
+            let mut connection = checkout(&pool)?;
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = work(&transaction)?;
+            transaction.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+fn checkout(
+    pool: &Pool<SqliteConnectionManager>,
+) -> Result<PooledConnection<SqliteConnectionManager>, RepoError> {
+    pool.get().map_err(|_| RepoError::Unavailable)
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RepoError> + Send + 'static,
+) -> Result<T, RepoError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RepoError::Internal(e.to_string()))?
+}
+
+impl From<rusqlite::Error> for RepoError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error.sqlite_error_code() {
+            Some(ErrorCode::ConstraintViolation)
+                if error.to_string().contains("UNIQUE constraint failed") =>
+            {
+                RepoError::Duplicate
+            }
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => RepoError::Unavailable,
+            _ => RepoError::Internal(error.to_string()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl HealthCheck for SqliteStore {
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
+    }
+}
+
+/// The current time as stored: RFC 3339, UTC, microseconds.
+fn now() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(format)
+        .unwrap_or_default()
+}
+
+/// Reads a `count(*)` column.
+fn count_column(row: &rusqlite::Row<'_>) -> rusqlite::Result<u64> {
+    let count: i64 = row.get(0)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Converts a stored text column into a domain value, failing like any
+/// other column conversion.
+fn parse_column<T: std::str::FromStr>(index: usize, value: String) -> rusqlite::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e: T::Err| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            e.to_string().into(),
+        )
+    })
+}

@@ -1,0 +1,172 @@
+//! Todos in SQLite.
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+
+use super::{SqliteStore, count_column, now, parse_column};
+use crate::db::{Page, RepoError};
+use crate::todos::Todo;
+use crate::todos::repository::{NewTodo, TodoChanges, TodoListing, TodoRepository};
+
+const TODO_SELECT: &str = "SELECT t.id, t.title, t.description, t.completed, t.visibility,
+        t.clearance_level, t.owner_id, u.username, u.department, t.created_at, t.updated_at
+    FROM todos t JOIN users u ON u.id = t.owner_id";
+
+fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
+    Ok(Todo {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        description: row.get(2)?,
+        completed: row.get(3)?,
+        visibility: parse_column(4, row.get(4)?)?,
+        clearance_level: row.get(5)?,
+        owner_id: row.get(6)?,
+        owner: row.get(7)?,
+        owner_department: row.get(8)?,
+        created_at: row.get(9)?,
+        updated_at: row.get(10)?,
+    })
+}
+
+fn find_in(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Todo>> {
+    tx.query_row(
+        &format!("{TODO_SELECT} WHERE t.id = ?1"),
+        [id],
+        todo_from_row,
+    )
+    .optional()
+}
+
+/// The `WHERE` clause of a listing and its parameters. With sharing, it is
+/// the union of the reader's own todos and their department's shared ones,
+/// each side served by an index.
+fn listing_filter(listing: &TodoListing) -> (String, Vec<Value>) {
+    let mut values = vec![Value::Integer(listing.reader_id)];
+    let completed = match listing.completed {
+        Some(completed) => {
+            values.push(Value::Integer(completed.into()));
+            " AND t.completed = ?2"
+        }
+        None => "",
+    };
+    let own = format!("t.owner_id = ?1{completed}");
+    let Some(reader) = &listing.shared_with else {
+        return (own, values);
+    };
+    let dept = values.len() + 1;
+    values.push(Value::Text(reader.department.clone()));
+    values.push(Value::Integer(reader.clearance_level.into()));
+    let shared = format!(
+        "t.id IN (SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
+            WHERE u.department = ?{dept} AND u.id <> ?1 AND t.visibility = 'department'
+              AND t.clearance_level <= ?{}{completed})",
+        dept + 1
+    );
+    (format!("({own}) OR {shared}"), values)
+}
+
+#[async_trait]
+impl TodoRepository for SqliteStore {
+    async fn list(&self, listing: TodoListing, page: Page) -> Result<(Vec<Todo>, u64), RepoError> {
+        self.read(move |c| {
+            let (filter, mut values) = listing_filter(&listing);
+            let total = c
+                .prepare_cached(&format!("SELECT count(*) FROM todos t WHERE {filter}"))?
+                .query_row(params_from_iter(values.iter()), count_column)?;
+            let n = values.len();
+            values.push(Value::Integer(page.limit.into()));
+            values.push(Value::Integer(page.offset));
+            let todos = c
+                .prepare_cached(&format!(
+                    "{TODO_SELECT} WHERE {filter} ORDER BY t.id DESC LIMIT ?{} OFFSET ?{}",
+                    n + 1,
+                    n + 2
+                ))?
+                .query_map(params_from_iter(values.iter()), todo_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((todos, total))
+        })
+        .await
+    }
+
+    async fn find(&self, id: i64) -> Result<Option<Todo>, RepoError> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("{TODO_SELECT} WHERE t.id = ?1"))?
+                .query_row([id], todo_from_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn insert(&self, owner_id: i64, todo: NewTodo) -> Result<Todo, RepoError> {
+        self.write(move |tx| {
+            let created = now();
+            let id: i64 = tx.query_row(
+                "INSERT INTO todos (owner_id, title, description, completed, visibility,
+                                    clearance_level, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
+                params![
+                    owner_id,
+                    todo.title,
+                    todo.description,
+                    todo.completed,
+                    todo.visibility.as_str(),
+                    todo.clearance_level,
+                    created
+                ],
+                |row| row.get(0),
+            )?;
+            find_in(tx, id)?.ok_or_else(|| RepoError::Internal("inserted todo vanished".into()))
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        owner_id: i64,
+        id: i64,
+        changes: TodoChanges,
+    ) -> Result<Option<Todo>, RepoError> {
+        self.write(move |tx| {
+            // One statement: a field left out keeps its value; the
+            // description's flag tells "leave" from "set to null".
+            let updated = tx.execute(
+                "UPDATE todos SET
+                    title = coalesce(?3, title),
+                    description = CASE WHEN ?4 THEN ?5 ELSE description END,
+                    completed = coalesce(?6, completed),
+                    visibility = coalesce(?7, visibility),
+                    clearance_level = coalesce(?8, clearance_level),
+                    updated_at = ?9
+                 WHERE id = ?1 AND owner_id = ?2",
+                params![
+                    id,
+                    owner_id,
+                    changes.title,
+                    changes.description.is_some(),
+                    changes.description.flatten(),
+                    changes.completed,
+                    changes.visibility.map(|v| v.as_str()),
+                    changes.clearance_level,
+                    now()
+                ],
+            )?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            Ok(find_in(tx, id)?)
+        })
+        .await
+    }
+
+    async fn delete(&self, owner_id: i64, id: i64) -> Result<bool, RepoError> {
+        self.write(move |tx| {
+            Ok(tx.execute(
+                "DELETE FROM todos WHERE id = ?1 AND owner_id = ?2",
+                [id, owner_id],
+            )? > 0)
+        })
+        .await
+    }
+}

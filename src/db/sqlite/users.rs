@@ -1,0 +1,176 @@
+//! Users in SQLite.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
+
+use super::{SqliteStore, count_column, now, parse_column};
+use crate::db::{Page, RepoError};
+use crate::users::User;
+use crate::users::repository::{NewUser, UserChanges, UserRepository};
+
+const USER_COLUMNS: &str =
+    "id, username, name, email, role, scopes, disabled, department, clearance_level";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        username: row.get(1)?,
+        name: row.get(2)?,
+        email: row.get(3)?,
+        role: parse_column(4, row.get(4)?)?,
+        scopes: parse_column(5, row.get(5)?)?,
+        disabled: row.get(6)?,
+        department: row.get(7)?,
+        clearance_level: row.get(8)?,
+    })
+}
+
+fn find_in(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<User>> {
+    tx.query_row(
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+        [id],
+        user_from_row,
+    )
+    .optional()
+}
+
+/// Fails the surrounding transaction when no active admin is left.
+fn ensure_an_active_admin(tx: &Transaction<'_>) -> Result<(), RepoError> {
+    let admins: i64 = tx.query_row(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0",
+        [],
+        |row| row.get(0),
+    )?;
+    if admins == 0 {
+        return Err(RepoError::LastAdmin);
+    }
+    Ok(())
+}
+
+/// `SET` clauses and their values for the fields that change.
+fn assignments(changes: &UserChanges) -> (Vec<&'static str>, Vec<Box<dyn ToSql + Send>>) {
+    let mut columns: Vec<&'static str> = Vec::new();
+    let mut values: Vec<Box<dyn ToSql + Send>> = Vec::new();
+    let mut set = |column, value: Box<dyn ToSql + Send>| {
+        columns.push(column);
+        values.push(value);
+    };
+    if let Some(name) = &changes.name {
+        set("name", Box::new(name.clone()));
+    }
+    if let Some(email) = &changes.email {
+        set("email", Box::new(email.clone()));
+    }
+    if let Some(role) = changes.role {
+        set("role", Box::new(role.as_str()));
+    }
+    if let Some(scopes) = changes.scopes {
+        set("scopes", Box::new(scopes.to_string()));
+    }
+    if let Some(disabled) = changes.disabled {
+        set("disabled", Box::new(disabled));
+    }
+    if let Some(department) = &changes.department {
+        set("department", Box::new(department.clone()));
+    }
+    if let Some(level) = changes.clearance_level {
+        set("clearance_level", Box::new(level));
+    }
+    (columns, values)
+}
+
+#[async_trait]
+impl UserRepository for SqliteStore {
+    async fn insert(&self, user: NewUser) -> Result<User, RepoError> {
+        self.write(move |tx| {
+            let id = tx.query_row(
+                "INSERT INTO users (username, password_hash, name, email, role, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                params![
+                    user.username,
+                    user.password_hash,
+                    user.name,
+                    user.email,
+                    user.role.as_str(),
+                    now()
+                ],
+                |row| row.get(0),
+            )?;
+            find_in(tx, id)?.ok_or_else(|| RepoError::Internal("inserted user vanished".into()))
+        })
+        .await
+    }
+
+    async fn find(&self, id: i64) -> Result<Option<User>, RepoError> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id], user_from_row)
+                .optional()
+        })
+        .await
+    }
+
+    async fn find_credentials(&self, username: &str) -> Result<Option<(User, String)>, RepoError> {
+        let username = username.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(username) = lower(?1)"
+            ))?
+            .query_row([username], |row| Ok((user_from_row(row)?, row.get(9)?)))
+            .optional()
+        })
+        .await
+    }
+
+    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), RepoError> {
+        self.read(move |c| {
+            let users = c
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ?1 OFFSET ?2"
+                ))?
+                .query_map(params![page.limit, page.offset], user_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = c.query_row("SELECT count(*) FROM users", [], count_column)?;
+            Ok((users, total))
+        })
+        .await
+    }
+
+    async fn update(&self, id: i64, changes: UserChanges) -> Result<Option<User>, RepoError> {
+        self.write(move |tx| {
+            let (columns, mut values) = assignments(&changes);
+            if !columns.is_empty() {
+                let set: Vec<String> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, column)| format!("{column} = ?{}", i + 1))
+                    .collect();
+                let sql = format!(
+                    "UPDATE users SET {} WHERE id = ?{}",
+                    set.join(", "),
+                    columns.len() + 1
+                );
+                values.push(Box::new(id));
+                let params: Vec<&dyn ToSql> = values.iter().map(|v| v.as_ref() as _).collect();
+                tx.execute(&sql, params.as_slice())?;
+                ensure_an_active_admin(tx)?;
+            }
+            Ok(find_in(tx, id)?)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: i64) -> Result<bool, RepoError> {
+        self.write(move |tx| {
+            let deleted = tx.execute("DELETE FROM users WHERE id = ?1", [id])? > 0;
+            ensure_an_active_admin(tx)?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn count(&self) -> Result<u64, RepoError> {
+        self.read(|c| c.query_row("SELECT count(*) FROM users", [], count_column))
+            .await
+    }
+}

@@ -1,0 +1,242 @@
+//! The one place where an error becomes an HTTP response in the contract's shape.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::db::RepoError;
+
+/// The body of `403 Not authorized`, fixed by the contract to the byte.
+pub const NOT_AUTHORIZED: &str = "Not authorized";
+
+/// One invalid input field, reported in a 422's `details`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a request without valid credentials was refused (RFC 6750 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credentials were sent: the challenge carries no error code.
+    Missing,
+    /// A token was sent but is malformed, forged, expired or revoked.
+    InvalidToken,
+    /// A login with a wrong username or password.
+    BadCredentials,
+}
+
+/// Every failure a handler can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0:?}")]
+    Unauthorized(AuthFailure),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("{0}")]
+    ForbiddenWith(&'static str),
+    #[error("insufficient scope, needs {0}")]
+    InsufficientScope(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type, expected {0}")]
+    UnsupportedMediaType(&'static str),
+    #[error("too many requests, retry in {0} s")]
+    TooManyRequests(u64),
+    #[error("service unavailable")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 422 for a single field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        Self::Internal(error.to_string())
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::ForbiddenWith(_) | Self::InsufficientScope(_) => {
+                StatusCode::FORBIDDEN
+            }
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Validation(_) => "Validation failed".into(),
+            Self::BadRequest(message) => message.clone(),
+            Self::Unauthorized(AuthFailure::Missing) => "Not authenticated".into(),
+            Self::Unauthorized(AuthFailure::InvalidToken) => {
+                "Could not validate credentials".into()
+            }
+            Self::Unauthorized(AuthFailure::BadCredentials) => {
+                "Incorrect username or password".into()
+            }
+            Self::Forbidden | Self::InsufficientScope(_) => NOT_AUTHORIZED.into(),
+            Self::ForbiddenWith(message) | Self::Conflict(message) => (*message).into(),
+            Self::NotFound => "Not found".into(),
+            Self::PayloadTooLarge => "Request body is larger than 64 KiB".into(),
+            Self::UnsupportedMediaType(expected) => format!("Content-Type must be {expected}"),
+            Self::TooManyRequests(_) => "Too many attempts, try again later".into(),
+            Self::Unavailable => "Service temporarily unavailable".into(),
+            Self::Internal(_) => "Internal server error".into(),
+        }
+    }
+
+    fn challenge(&self) -> Option<String> {
+        match self {
+            Self::Unauthorized(AuthFailure::InvalidToken) => {
+                Some(r#"Bearer error="invalid_token""#.into())
+            }
+            Self::Unauthorized(_) => Some("Bearer".into()),
+            Self::InsufficientScope(scope) => Some(format!(
+                r#"Bearer error="insufficient_scope", scope="{scope}""#
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Vec<FieldError>>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        let status = self.status();
+        let challenge = self.challenge();
+        let retry_after = match self {
+            Self::TooManyRequests(seconds) => Some(seconds),
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: self.message(),
+            details: match self {
+                Self::Validation(details) => Some(details),
+                _ => None,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<RepoError> for AppError {
+    fn from(error: RepoError) -> Self {
+        match error {
+            RepoError::Unavailable => Self::Unavailable,
+            RepoError::LastAdmin => Self::Conflict("Cannot remove the last active admin"),
+            RepoError::Duplicate => Self::BadRequest("User already exists".into()),
+            RepoError::Internal(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// Gives every error response that left its handler without a body (axum's
+/// 404 and 405 fallbacks, timeouts, layers' rejections) the contract's JSON
+/// shape, keeping its status and headers such as `Allow`.
+pub async fn json_error_bodies(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let message = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "Request body is larger than 64 KiB",
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {
+            "Service temporarily unavailable"
+        }
+        s => s.canonical_reason().unwrap_or("Request failed"),
+    };
+    let mut json = Json(ErrorBody {
+        error: message.into(),
+        details: None,
+    })
+    .into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_TYPE);
+    *json.status_mut() = status;
+    json.headers_mut().extend(parts.headers);
+    json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insufficient_scope_names_the_scope_in_the_challenge() {
+        let error = AppError::InsufficientScope("write");
+        assert_eq!(
+            error.challenge().as_deref(),
+            Some(r#"Bearer error="insufficient_scope", scope="write""#)
+        );
+        assert_eq!(error.message(), NOT_AUTHORIZED);
+    }
+
+    #[test]
+    fn internal_errors_never_show_their_cause() {
+        let error = AppError::internal("no such table: users");
+        assert_eq!(error.message(), "Internal server error");
+    }
+
+    #[test]
+    fn a_missing_token_gets_a_bare_challenge() {
+        let error = AppError::Unauthorized(AuthFailure::Missing);
+        assert_eq!(error.challenge().as_deref(), Some("Bearer"));
+    }
+}

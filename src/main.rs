@@ -1,0 +1,189 @@
+//! The `todo-api` command: serve, create-user, migrate.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use todo_api::auth::schemas::RegisterRequest;
+use todo_api::config::{Config, DatabaseArgs, JWT_SECRET_VAR, ServeArgs, random_secret};
+use todo_api::db::Database;
+use todo_api::error::AppError;
+use todo_api::users::Role;
+use todo_api::{AppState, auth, build_app, users};
+
+/// The environment variable `create-user` reads the password from, when set.
+const PASSWORD_VAR: &str = "TODO_API_PASSWORD";
+
+#[derive(Parser)]
+#[command(name = "todo-api", version, about = "A multi-user Todo API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Create an account, for example the first admin. The password is read
+    /// from TODO_API_PASSWORD or asked for at the terminal.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Give the account the admin role.
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Create the database if needed and bring its schema up to date.
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
+        )
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::CreateUser {
+            username,
+            name,
+            email,
+            admin,
+            database,
+        } => create_user(username, name, email, admin, database).await,
+        Command::Migrate { database } => migrate(database).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("todo-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let bind = args.bind;
+    let demo = args.demo;
+    let config = args.into_config(std::env::var(JWT_SECRET_VAR).ok())?;
+    let state = AppState::new(config).await?;
+    if demo && users::service::seed_demo(&state).await.map_err(describe)? {
+        tracing::warn!("seeded the demo users alice/wonderland and admin/secret");
+    }
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    tracing::info!("listening on http://{bind}");
+    axum::serve(listener, build_app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}
+
+async fn create_user(
+    username: String,
+    name: String,
+    email: Option<String>,
+    admin: bool,
+    database: DatabaseArgs,
+) -> Result<(), String> {
+    let password = match std::env::var(PASSWORD_VAR) {
+        Ok(password) => password,
+        Err(_) => prompt_password()?,
+    };
+    let account = RegisterRequest {
+        username,
+        password: SecretString::from(password),
+        name,
+        email,
+    }
+    .validate()
+    .map_err(describe)?;
+    let state = cli_state(database).await?;
+    let role = if admin { Role::Admin } else { Role::User };
+    let user = auth::service::create_account(&state, account, role)
+        .await
+        .map_err(describe)?;
+    println!(
+        "created {} {:?} with id {}",
+        role.as_str(),
+        user.username,
+        user.id
+    );
+    Ok(())
+}
+
+async fn migrate(database: DatabaseArgs) -> Result<(), String> {
+    let url = database.url()?;
+    Database::connect(&url, Duration::from_secs(database.db_timeout))
+        .await
+        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    println!("the database is up to date");
+    Ok(())
+}
+
+/// State for a one-off command: no tokens are signed, so the key is random.
+async fn cli_state(database: DatabaseArgs) -> Result<AppState, String> {
+    let mut config = Config::with_defaults(database.url()?, SecretString::from(random_secret()));
+    config.db_timeout = Duration::from_secs(database.db_timeout);
+    AppState::new(config).await
+}
+
+fn prompt_password() -> Result<String, String> {
+    let first = rpassword::prompt_password("Password: ").map_err(|e| e.to_string())?;
+    let second = rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?;
+    if first != second {
+        return Err("the two passwords differ".into());
+    }
+    Ok(first)
+}
+
+fn describe(error: AppError) -> String {
+    match error {
+        AppError::Validation(details) => details
+            .iter()
+            .map(|d| format!("{} {}", d.field, d.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,60 @@
+//! Paging of list routes: `?limit=&offset=` in, `X-Total-Count` out.
+
+use axum::Json;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::db::Page;
+use crate::error::AppError;
+use crate::validation::Fields;
+
+/// Lists return at most this many rows per page.
+pub const MAX_LIMIT: i64 = 1000;
+const DEFAULT_LIMIT: i64 = 100;
+
+/// `?limit=&offset=` of a list route.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub offset: Option<i64>,
+}
+
+impl PageQuery {
+    pub fn validate(self, fields: &mut Fields) -> Option<Page> {
+        let limit = fields.check(
+            "limit",
+            u32::try_from(self.limit.unwrap_or(DEFAULT_LIMIT))
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(&i64::from(*l)))
+                .ok_or_else(|| format!("must be between 1 and {MAX_LIMIT}")),
+        );
+        let offset = fields.check(
+            "offset",
+            Some(self.offset.unwrap_or(0))
+                .filter(|offset| *offset >= 0)
+                .ok_or_else(|| "must not be negative".to_string()),
+        );
+        Some(Page {
+            limit: limit?,
+            offset: offset?,
+        })
+    }
+
+    pub fn into_page(self) -> Result<Page, AppError> {
+        let mut fields = Fields::default();
+        let page = self.validate(&mut fields);
+        fields.finish(|| page)
+    }
+}
+
+/// A JSON array with the total number of rows in `X-Total-Count`.
+pub fn with_total_count<T: Serialize>(total: u64, items: Vec<T>) -> Response {
+    let mut response = Json(items).into_response();
+    response
+        .headers_mut()
+        .insert("x-total-count", HeaderValue::from(total));
+    response
+}

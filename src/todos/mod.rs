@@ -1,0 +1,67 @@
+//! Todos: each belongs to one user and may be shared with their department.
+
+pub mod repository;
+pub mod router;
+pub mod schemas;
+pub mod service;
+
+use std::str::FromStr;
+
+use crate::auth::policy::Resource;
+
+/// A stored todo, with what the access policy needs to know of its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Todo {
+    pub id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub visibility: Visibility,
+    pub clearance_level: u8,
+    pub owner_id: i64,
+    pub owner: String,
+    pub owner_department: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Todo {
+    /// The attributes the access policy decides on.
+    pub fn as_resource(&self) -> Resource<'_> {
+        Resource {
+            owner_id: self.owner_id,
+            owner_department: self.owner_department.as_deref(),
+            visibility: self.visibility,
+            clearance_level: self.clearance_level,
+        }
+    }
+}
+
+/// Who besides the owner may read a todo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visibility {
+    #[default]
+    Private,
+    Department,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Department => "department",
+        }
+    }
+}
+
+impl FromStr for Visibility {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "private" => Ok(Self::Private),
+            "department" => Ok(Self::Department),
+            other => Err(format!("unknown visibility {other:?}")),
+        }
+    }
+}

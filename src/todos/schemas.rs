@@ -1,0 +1,231 @@
+//! Request and response bodies of the todo routes.
+
+use serde::{Deserialize, Serialize};
+
+use super::repository::{NewTodo, TodoChanges};
+use super::{Todo, Visibility};
+use crate::db::Page;
+use crate::error::AppError;
+use crate::pagination::PageQuery;
+use crate::validation::{self, Fields};
+
+const TITLE_MAX_CHARS: usize = 200;
+const DESCRIPTION_MAX_CHARS: usize = 10_000;
+
+/// A todo as clients see it; the owner appears by username only.
+#[derive(Debug, Serialize)]
+pub struct TodoOut {
+    pub id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub completed: bool,
+    pub visibility: &'static str,
+    pub clearance_level: u8,
+    pub owner: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Todo> for TodoOut {
+    fn from(todo: Todo) -> Self {
+        Self {
+            id: todo.id,
+            title: todo.title,
+            description: todo.description,
+            completed: todo.completed,
+            visibility: todo.visibility.as_str(),
+            clearance_level: todo.clearance_level,
+            owner: todo.owner,
+            created_at: todo.created_at,
+            updated_at: todo.updated_at,
+        }
+    }
+}
+
+/// `POST /api/todos` and `PUT /api/todos/{id}`: omitted fields take their
+/// defaults. `id`, `owner` and timestamps in the body are ignored.
+#[derive(Debug, Deserialize)]
+pub struct TodoIn {
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub completed: Option<bool>,
+    #[serde(default)]
+    pub visibility: Option<String>,
+    #[serde(default)]
+    pub clearance_level: Option<i64>,
+}
+
+impl TodoIn {
+    pub fn validate(self) -> Result<NewTodo, AppError> {
+        let patch = TodoPatch {
+            title: Some(self.title),
+            description: Some(self.description),
+            completed: self.completed,
+            visibility: self.visibility,
+            clearance_level: self.clearance_level,
+        };
+        let changes = patch.validate()?;
+        Ok(NewTodo {
+            title: changes.title.unwrap_or_default(),
+            description: changes.description.flatten(),
+            completed: changes.completed.unwrap_or(false),
+            visibility: changes.visibility.unwrap_or_default(),
+            clearance_level: changes.clearance_level.unwrap_or(0),
+        })
+    }
+}
+
+/// `PATCH /api/todos/{id}`: any subset of the fields; a null description
+/// clears it.
+#[derive(Debug, Deserialize)]
+pub struct TodoPatch {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "validation::nullable")]
+    pub description: Option<Option<String>>,
+    #[serde(default)]
+    pub completed: Option<bool>,
+    #[serde(default)]
+    pub visibility: Option<String>,
+    #[serde(default)]
+    pub clearance_level: Option<i64>,
+}
+
+impl TodoPatch {
+    pub fn validate(self) -> Result<TodoChanges, AppError> {
+        let mut fields = Fields::default();
+        let title = fields.check_opt("title", self.title, |t| {
+            validation::text(t, 1, TITLE_MAX_CHARS)
+        });
+        let description = fields.check_opt("description", self.description, |d| {
+            d.map(|d| validation::text(d, 0, DESCRIPTION_MAX_CHARS))
+                .transpose()
+        });
+        let visibility = fields.check_opt("visibility", self.visibility, |v| {
+            v.parse::<Visibility>()
+                .map_err(|_| "must be \"private\" or \"department\"".to_string())
+        });
+        let clearance_level = fields.check_opt(
+            "clearance_level",
+            self.clearance_level,
+            validation::clearance,
+        );
+        fields.finish(|| {
+            Some(TodoChanges {
+                title: title?,
+                description: description?,
+                completed: self.completed,
+                visibility: visibility?,
+                clearance_level: clearance_level?,
+            })
+        })
+    }
+}
+
+/// `GET /api/todos` filters and paging.
+#[derive(Debug, Deserialize)]
+pub struct TodoListQuery {
+    #[serde(default)]
+    pub completed: Option<bool>,
+    #[serde(default)]
+    pub shared: Option<bool>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+    #[serde(default)]
+    pub offset: Option<i64>,
+}
+
+/// A checked list request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TodoFilter {
+    pub completed: Option<bool>,
+    pub shared: bool,
+    pub page: Page,
+}
+
+impl TodoListQuery {
+    pub fn validate(self) -> Result<TodoFilter, AppError> {
+        let mut fields = Fields::default();
+        let page = PageQuery {
+            limit: self.limit,
+            offset: self.offset,
+        }
+        .validate(&mut fields);
+        fields.finish(|| {
+            Some(TodoFilter {
+                completed: self.completed,
+                shared: self.shared.unwrap_or(false),
+                page: page?,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn todo_in(json: serde_json::Value) -> Result<NewTodo, AppError> {
+        serde_json::from_value::<TodoIn>(json).unwrap().validate()
+    }
+
+    fn failed_fields(result: Result<NewTodo, AppError>) -> Vec<String> {
+        match result {
+            Err(AppError::Validation(details)) => details.into_iter().map(|d| d.field).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn omitted_fields_take_their_defaults() {
+        let todo = todo_in(serde_json::json!({"title": "Milk"})).unwrap();
+        assert_eq!(
+            todo,
+            NewTodo {
+                title: "Milk".into(),
+                description: None,
+                completed: false,
+                visibility: Visibility::Private,
+                clearance_level: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn every_limit_of_the_contract_is_enforced_at_once() {
+        let result = todo_in(serde_json::json!({
+            "title": "x".repeat(201),
+            "description": "y".repeat(10_001),
+            "visibility": "public",
+            "clearance_level": 6,
+        }));
+        assert_eq!(
+            failed_fields(result),
+            ["title", "description", "visibility", "clearance_level"]
+        );
+        assert_eq!(
+            failed_fields(todo_in(serde_json::json!({"title": ""}))),
+            ["title"]
+        );
+    }
+
+    #[test]
+    fn paging_is_bounded() {
+        let query = |limit, offset| {
+            TodoListQuery {
+                completed: None,
+                shared: None,
+                limit,
+                offset,
+            }
+            .validate()
+        };
+        assert!(query(Some(1000), Some(0)).is_ok());
+        assert!(query(Some(1001), None).is_err());
+        assert!(query(Some(0), None).is_err());
+        assert!(query(None, Some(-5)).is_err());
+        assert_eq!(query(None, None).unwrap().page.limit, 100);
+    }
+}

@@ -1,0 +1,48 @@
+//! The user data access the services need; implemented per backend in `db`.
+
+use async_trait::async_trait;
+
+use super::{Role, Scopes, User};
+use crate::db::{Page, RepoError};
+
+/// A user about to be stored, with the hash of their password.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+}
+
+/// The fields an admin may change; `None` leaves a field as it is, and
+/// `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub email: Option<Option<String>>,
+    pub role: Option<Role>,
+    pub scopes: Option<Scopes>,
+    pub disabled: Option<bool>,
+    pub department: Option<Option<String>>,
+    pub clearance_level: Option<u8>,
+}
+
+/// Storage of users. Every write that could leave the service without an
+/// active admin fails with [`RepoError::LastAdmin`] and changes nothing;
+/// implementations check it inside the write's own transaction so that two
+/// admins demoting each other at once cannot both succeed.
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Fails with [`RepoError::Duplicate`] when the name is taken in any case.
+    async fn insert(&self, user: NewUser) -> Result<User, RepoError>;
+    async fn find(&self, id: i64) -> Result<Option<User>, RepoError>;
+    /// Looks the name up case-insensitively; returns the user and the hash.
+    async fn find_credentials(&self, username: &str) -> Result<Option<(User, String)>, RepoError>;
+    /// Users by id, with the total count.
+    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), RepoError>;
+    async fn update(&self, id: i64, changes: UserChanges) -> Result<Option<User>, RepoError>;
+    /// Deletes the user and their todos; false when there was no such user.
+    async fn delete(&self, id: i64) -> Result<bool, RepoError>;
+    async fn count(&self) -> Result<u64, RepoError>;
+}

@@ -1,0 +1,96 @@
+//! Request and response bodies of the user routes.
+
+use serde::{Deserialize, Serialize};
+
+use super::repository::UserChanges;
+use super::{Role, Scopes, User};
+use crate::error::AppError;
+use crate::validation::{self, Fields};
+
+/// A user as clients see it: exactly these keys, never the password hash.
+#[derive(Debug, Serialize)]
+pub struct UserOut {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub role: &'static str,
+    pub scopes: Vec<&'static str>,
+    pub disabled: bool,
+    pub department: Option<String>,
+    pub clearance_level: u8,
+}
+
+impl From<User> for UserOut {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            name: user.name,
+            email: user.email,
+            role: user.role.as_str(),
+            scopes: user.scopes.iter().map(|s| s.as_str()).collect(),
+            disabled: user.disabled,
+            department: user.department,
+            clearance_level: user.clearance_level,
+        }
+    }
+}
+
+/// `PATCH /api/users/{id}`: any subset of the fields an admin may change.
+#[derive(Debug, Deserialize)]
+pub struct UserPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "validation::nullable")]
+    pub email: Option<Option<String>>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default, deserialize_with = "validation::nullable")]
+    pub department: Option<Option<String>>,
+    #[serde(default)]
+    pub clearance_level: Option<i64>,
+}
+
+impl UserPatch {
+    pub fn validate(self) -> Result<UserChanges, AppError> {
+        let mut fields = Fields::default();
+        let name = fields.check_opt("name", self.name, |n| validation::text(n, 1, 100));
+        let email = fields.check_opt("email", self.email, |email| {
+            email.map(validation::email).transpose()
+        });
+        let role = fields.check_opt("role", self.role, |r| {
+            r.parse::<Role>()
+                .map_err(|_| "must be \"user\" or \"admin\"".to_string())
+        });
+        let scopes = fields.check_opt("scopes", self.scopes, |names| {
+            names
+                .join(" ")
+                .parse::<Scopes>()
+                .map_err(|_| "may only hold \"read\" and \"write\"".to_string())
+        });
+        let department = fields.check_opt("department", self.department, |dept| {
+            dept.map(|d| validation::text(d, 1, 100)).transpose()
+        });
+        let clearance_level = fields.check_opt(
+            "clearance_level",
+            self.clearance_level,
+            validation::clearance,
+        );
+        fields.finish(|| {
+            Some(UserChanges {
+                name: name?,
+                email: email?,
+                role: role?,
+                scopes: scopes?,
+                disabled: self.disabled,
+                department: department?,
+                clearance_level: clearance_level?,
+            })
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! User management: the rules, without HTTP.
+
+use secrecy::SecretString;
+
+use super::repository::{NewUser, UserChanges};
+use super::{Role, User};
+use crate::AppState;
+use crate::db::Page;
+use crate::error::AppError;
+
+pub async fn list(state: &AppState, page: Page) -> Result<(Vec<User>, u64), AppError> {
+    Ok(state.db.users.list(page).await?)
+}
+
+pub async fn get(state: &AppState, id: i64) -> Result<User, AppError> {
+    state.db.users.find(id).await?.ok_or(AppError::NotFound)
+}
+
+/// Applies an admin's changes; refused with 409 when no active admin would remain.
+pub async fn update(
+    state: &AppState,
+    admin: &User,
+    id: i64,
+    changes: UserChanges,
+) -> Result<User, AppError> {
+    let user = state
+        .db
+        .users
+        .update(id, changes.clone())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tracing::info!(admin = %admin.username, user = %user.username, ?changes, "user changed");
+    Ok(user)
+}
+
+/// Deletes a user with their todos; refused with 409 for the last active admin.
+pub async fn delete(state: &AppState, admin: &User, id: i64) -> Result<(), AppError> {
+    if !state.db.users.delete(id).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(admin = %admin.username, id, "user deleted");
+    Ok(())
+}
+
+/// Seeds the demo accounts into an empty database; their passwords are the
+/// lesson's, which registration would refuse as too common.
+pub async fn seed_demo(state: &AppState) -> Result<bool, AppError> {
+    if state.db.users.count().await? > 0 {
+        return Ok(false);
+    }
+    let demo = [
+        (
+            "alice",
+            "wonderland",
+            "Alice Wonderson",
+            "alice@example.com",
+            Role::User,
+        ),
+        ("admin", "secret", "Admin", "admin@example.com", Role::Admin),
+    ];
+    for (username, password, name, email, role) in demo {
+        let password_hash = state.passwords.hash(SecretString::from(password)).await?;
+        state
+            .db
+            .users
+            .insert(NewUser {
+                username: username.into(),
+                password_hash,
+                name: name.into(),
+                email: Some(email.into()),
+                role,
+            })
+            .await?;
+    }
+    Ok(true)
+}

@@ -1,0 +1,202 @@
+//! Rules for input fields, shared by every route and command that takes
+//! them, reported together as one 422.
+
+use secrecy::{ExposeSecret, SecretString};
+use validator::ValidateEmail;
+
+use crate::error::{AppError, FieldError};
+
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 256;
+/// Clearance levels run from 0 (public) to 5.
+pub const MAX_CLEARANCE: i64 = 5;
+
+/// Collects the field errors of one request.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// Keeps the value of a passed check, records the message of a failed one.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|message| self.0.push(FieldError::new(field, message)))
+            .ok()
+    }
+
+    /// Like [`Fields::check`] for an optional field.
+    pub fn check_opt<T, U>(
+        &mut self,
+        field: &str,
+        value: Option<T>,
+        rule: impl FnOnce(T) -> Result<U, String>,
+    ) -> Option<Option<U>> {
+        match value {
+            None => Some(None),
+            Some(value) => self.check(field, rule(value)).map(Some),
+        }
+    }
+
+    /// The built value when every check passed, else a 422 with all failures.
+    /// `build` runs only when there were no failures, so it may rely on every
+    /// checked value being present.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, AppError> {
+        if !self.0.is_empty() {
+            return Err(AppError::Validation(self.0));
+        }
+        build().ok_or_else(|| AppError::internal("a checked field went missing"))
+    }
+}
+
+/// 3–32 ASCII letters, digits, `_`, `.` or `-`.
+pub fn username(value: String) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
+    if !(3..=32).contains(&value.len()) || !value.chars().all(allowed) {
+        return Err("must be 3 to 32 characters: ASCII letters, digits, '_', '.' or '-'".into());
+    }
+    Ok(value)
+}
+
+/// 8–256 characters counted as code points, and not a common password.
+pub fn password(value: &SecretString) -> Result<(), String> {
+    let password = value.expose_secret();
+    let chars = password.chars().count();
+    if !(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars) {
+        return Err(format!(
+            "must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters long"
+        ));
+    }
+    if is_common_password(password) {
+        return Err("is too common: it appears on a list of frequently used passwords".into());
+    }
+    Ok(())
+}
+
+/// True when `password`, ignoring case, is one of the ~30,000 most common
+/// passwords that zxcvbn ships.
+pub fn is_common_password(password: &str) -> bool {
+    // No listed password is this long; the cap also bounds zxcvbn's work.
+    if password.chars().count() > 40 {
+        return false;
+    }
+    let estimate = zxcvbn::zxcvbn(password, &[]);
+    matches!(estimate.sequence(), [only] if only.token.chars().count() == password.chars().count()
+        && matches!(&only.pattern, zxcvbn::matching::patterns::MatchPattern::Dictionary(word)
+            // zxcvbn does not export the dictionary type, only its name.
+            if format!("{:?}", word.dictionary_name) == "Passwords"
+                && !word.reversed && !word.l33t))
+}
+
+/// Text of `min..=max` characters without NUL, which PostgreSQL cannot store.
+pub fn text(value: String, min: usize, max: usize) -> Result<String, String> {
+    if value.contains('\0') {
+        return Err("must not contain NUL characters".into());
+    }
+    let chars = value.chars().count();
+    if chars < min || chars > max {
+        return Err(match min {
+            0 => format!("must be at most {max} characters long"),
+            _ => format!("must be {min} to {max} characters long"),
+        });
+    }
+    Ok(value)
+}
+
+/// A syntactically valid email address.
+pub fn email(value: String) -> Result<String, String> {
+    if value.len() > 254 || !value.validate_email() {
+        return Err("must be a valid email address".into());
+    }
+    Ok(value)
+}
+
+/// A clearance level, 0 to 5.
+pub fn clearance(value: i64) -> Result<u8, String> {
+    u8::try_from(value)
+        .ok()
+        .filter(|level| i64::from(*level) <= MAX_CLEARANCE)
+        .ok_or_else(|| format!("must be between 0 and {MAX_CLEARANCE}"))
+}
+
+/// Deserializes a field that may be absent (`None`), null (`Some(None)`) or
+/// set (`Some(Some(v))`); use with `#[serde(default)]`.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    #[test]
+    fn usernames_follow_the_contract() {
+        for good in ["abc", "jdoe", "a.b-c_d", &"x".repeat(32)] {
+            assert!(username(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in ["ab", &"x".repeat(33), "a b", "a/b", "émile", "", "a\0b"] {
+            assert!(username(bad.to_string()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn password_length_counts_code_points() {
+        assert!(password(&secret("short12")).is_err());
+        assert!(password(&secret("🔒🔑🗝🔐🛡🧱🚪🪪")).is_ok());
+        assert!(password(&secret(&"é".repeat(256))).is_ok());
+        assert!(password(&secret(&"é".repeat(257))).is_err());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_in_any_case() {
+        for common in [
+            "password",
+            "12345678",
+            "qwertyuiop",
+            "iloveyou",
+            "PASSWORD",
+            "Iloveyou",
+        ] {
+            assert!(password(&secret(common)).is_err(), "{common}");
+        }
+    }
+
+    #[test]
+    fn uncommon_passwords_pass_without_composition_rules() {
+        for fine in [
+            "correct horse battery",
+            "wonderland rabbit hole",
+            "p4ss-w0rd-long-enough",
+        ] {
+            assert!(password(&secret(fine)).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn text_limits_count_characters_and_refuse_nul() {
+        assert!(text("é".repeat(100), 1, 100).is_ok());
+        assert!(text("é".repeat(101), 1, 100).is_err());
+        assert!(text(String::new(), 1, 100).is_err());
+        assert!(text("a\0b".into(), 1, 100).is_err());
+    }
+
+    #[test]
+    fn clearance_runs_from_zero_to_five() {
+        assert_eq!(clearance(0), Ok(0));
+        assert_eq!(clearance(5), Ok(5));
+        assert!(clearance(6).is_err());
+        assert!(clearance(-1).is_err());
+    }
+
+    #[test]
+    fn emails_are_checked() {
+        assert!(email("jdoe@example.com".into()).is_ok());
+        assert!(email("not-an-email".into()).is_err());
+    }
+}
