@@ -25,7 +25,7 @@ pub struct DatabaseArgs {
     pub database_url: String,
 
     /// Seconds to wait for a database connection before answering 503.
-    #[arg(long, env = "TODO_API_DB_TIMEOUT", default_value_t = 5)]
+    #[arg(long, env = "TODO_API_DB_TIMEOUT", default_value_t = DEFAULT_DB_TIMEOUT)]
     pub db_timeout: u64,
 }
 
@@ -44,15 +44,19 @@ pub struct ServeArgs {
     pub demo: bool,
 
     /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "TODO_API_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    #[arg(long, env = "TODO_API_ACCESS_TOKEN_TTL", default_value_t = DEFAULT_ACCESS_TTL)]
     pub access_token_ttl: u64,
 
-    /// Lifetime of refresh tokens, in seconds (7 days).
-    #[arg(long, env = "TODO_API_REFRESH_TOKEN_TTL", default_value_t = 604_800)]
+    /// Lifetime of each refresh token, in seconds.
+    #[arg(long, env = "TODO_API_REFRESH_TOKEN_TTL", default_value_t = DEFAULT_REFRESH_TTL)]
     pub refresh_token_ttl: u64,
 
+    /// Absolute lifetime of a login session, in seconds: refreshing never extends it.
+    #[arg(long, env = "TODO_API_SESSION_LIFETIME", default_value_t = DEFAULT_SESSION_LIFETIME)]
+    pub session_lifetime: u64,
+
     /// Clock skew tolerated when checking token expiry, in seconds (at most 30).
-    #[arg(long, env = "TODO_API_JWT_LEEWAY", default_value_t = 5,
+    #[arg(long, env = "TODO_API_JWT_LEEWAY", default_value_t = DEFAULT_LEEWAY,
           value_parser = clap::value_parser!(u64).range(0..=30))]
     pub jwt_leeway: u64,
 
@@ -60,10 +64,23 @@ pub struct ServeArgs {
     #[arg(long, env = "TODO_API_HASH_CONCURRENCY")]
     pub hash_concurrency: Option<usize>,
 
+    /// Requests to /auth/token and /auth/register allowed per client address
+    /// per minute (also the burst); 0 turns the limit off.
+    #[arg(long, env = "TODO_API_AUTH_RATE_LIMIT", default_value_t = DEFAULT_AUTH_RATE)]
+    pub auth_rate_limit: u32,
+
     /// Seconds a request may take before it is answered 503.
-    #[arg(long, env = "TODO_API_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(long, env = "TODO_API_REQUEST_TIMEOUT", default_value_t = DEFAULT_REQUEST_TIMEOUT)]
     pub request_timeout: u64,
 }
+
+const DEFAULT_DB_TIMEOUT: u64 = 5;
+const DEFAULT_ACCESS_TTL: u64 = 15 * 60;
+const DEFAULT_REFRESH_TTL: u64 = 7 * 24 * 3600;
+const DEFAULT_SESSION_LIFETIME: u64 = 30 * 24 * 3600;
+const DEFAULT_LEEWAY: u64 = 5;
+const DEFAULT_AUTH_RATE: u32 = 60;
+const DEFAULT_REQUEST_TIMEOUT: u64 = 30;
 
 /// Everything the application needs to run, already checked.
 #[derive(Debug, Clone)]
@@ -73,6 +90,8 @@ pub struct Config {
     pub jwt_secret: SecretString,
     pub tokens: TokenLifetimes,
     pub hash_concurrency: usize,
+    /// Per client address and minute; 0 is no limit.
+    pub auth_rate_limit: u32,
     pub request_timeout: Duration,
 }
 
@@ -110,18 +129,20 @@ impl ServeArgs {
                 ));
             }
         };
-        Ok(Config {
-            database_url: self.database.url()?,
-            db_timeout: Duration::from_secs(self.database.db_timeout),
-            jwt_secret,
-            tokens: TokenLifetimes {
-                access: Duration::from_secs(self.access_token_ttl),
-                refresh: Duration::from_secs(self.refresh_token_ttl),
-                leeway: Duration::from_secs(self.jwt_leeway),
-            },
-            hash_concurrency: self.hash_concurrency.unwrap_or_else(num_cpus::get).max(1),
-            request_timeout: Duration::from_secs(self.request_timeout),
-        })
+        let mut config = Config::with_defaults(self.database.url()?, jwt_secret);
+        config.db_timeout = Duration::from_secs(self.database.db_timeout);
+        config.tokens = TokenLifetimes {
+            access: Duration::from_secs(self.access_token_ttl),
+            refresh: Duration::from_secs(self.refresh_token_ttl),
+            session: Duration::from_secs(self.session_lifetime),
+            leeway: Duration::from_secs(self.jwt_leeway),
+        };
+        if let Some(permits) = self.hash_concurrency {
+            config.hash_concurrency = permits.max(1);
+        }
+        config.auth_rate_limit = self.auth_rate_limit;
+        config.request_timeout = Duration::from_secs(self.request_timeout);
+        Ok(config)
     }
 }
 
@@ -130,15 +151,17 @@ impl Config {
     pub fn with_defaults(database_url: DatabaseUrl, jwt_secret: SecretString) -> Self {
         Self {
             database_url,
-            db_timeout: Duration::from_secs(5),
+            db_timeout: Duration::from_secs(DEFAULT_DB_TIMEOUT),
             jwt_secret,
             tokens: TokenLifetimes {
-                access: Duration::from_secs(900),
-                refresh: Duration::from_secs(604_800),
-                leeway: Duration::from_secs(5),
+                access: Duration::from_secs(DEFAULT_ACCESS_TTL),
+                refresh: Duration::from_secs(DEFAULT_REFRESH_TTL),
+                session: Duration::from_secs(DEFAULT_SESSION_LIFETIME),
+                leeway: Duration::from_secs(DEFAULT_LEEWAY),
             },
             hash_concurrency: num_cpus::get().max(1),
-            request_timeout: Duration::from_secs(30),
+            auth_rate_limit: DEFAULT_AUTH_RATE,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT),
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum AuthFailure {
     InvalidToken,
     /// A login with a wrong username or password.
     BadCredentials,
+    /// A refresh token that is unknown, spent, expired or revoked.
+    InvalidRefresh,
 }
 
 /// Every failure a handler can answer with.
@@ -101,12 +103,11 @@ impl AppError {
             Self::Validation(_) => "Validation failed".into(),
             Self::BadRequest(message) => message.clone(),
             Self::Unauthorized(AuthFailure::Missing) => "Not authenticated".into(),
-            Self::Unauthorized(AuthFailure::InvalidToken) => {
-                "Could not validate credentials".into()
-            }
+            Self::Unauthorized(AuthFailure::InvalidToken) => "Could not validate credentials".into(),
             Self::Unauthorized(AuthFailure::BadCredentials) => {
                 "Incorrect username or password".into()
             }
+            Self::Unauthorized(AuthFailure::InvalidRefresh) => "Invalid refresh token".into(),
             Self::Forbidden | Self::InsufficientScope(_) => NOT_AUTHORIZED.into(),
             Self::ForbiddenWith(message) | Self::Conflict(message) => (*message).into(),
             Self::NotFound => "Not found".into(),
@@ -120,7 +121,7 @@ impl AppError {
 
     fn challenge(&self) -> Option<String> {
         match self {
-            Self::Unauthorized(AuthFailure::InvalidToken) => {
+            Self::Unauthorized(AuthFailure::InvalidToken | AuthFailure::InvalidRefresh) => {
                 Some(r#"Bearer error="invalid_token""#.into())
             }
             Self::Unauthorized(_) => Some("Bearer".into()),

@@ -13,6 +13,9 @@ use crate::error::{AppError, FieldError};
 /// 422 naming the field when it does not fit the schema, 413 when too large.
 pub struct ApiJson<T>(pub T);
 
+/// An optional JSON body: `None` when the request has no body at all.
+pub struct MaybeJson<T>(pub Option<T>);
+
 /// An `application/x-www-form-urlencoded` body, with the same answers.
 pub struct ApiForm<T>(pub T);
 
@@ -31,12 +34,37 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
         let body = body_of_type(req, state, "application/json").await?;
-        let value: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|_| AppError::BadRequest("Request body is not valid JSON".into()))?;
-        serde_path_to_error::deserialize(value)
-            .map(ApiJson)
-            .map_err(|e| schema_mismatch(e.path().to_string(), e.inner()))
+        parse_json(&body).map(ApiJson)
     }
+}
+
+impl<S, T> FromRequest<S> for MaybeJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let has_body = req.headers().contains_key(header::CONTENT_TYPE)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|length| length != "0")
+            || req.headers().contains_key(header::TRANSFER_ENCODING);
+        if !has_body {
+            return Ok(MaybeJson(None));
+        }
+        let body = body_of_type(req, state, "application/json").await?;
+        parse_json(&body).map(|value| MaybeJson(Some(value)))
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| AppError::BadRequest("Request body is not valid JSON".into()))?;
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| schema_mismatch(e.path().to_string(), e.inner()))
 }
 
 impl<S, T> FromRequest<S> for ApiForm<T>

@@ -62,7 +62,7 @@ impl AppState {
 pub fn build_app(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     Router::new()
-        .merge(auth::router::router())
+        .merge(auth::router::router(state.config.auth_rate_limit))
         .merge(users::router::router())
         .merge(todos::router::router())
         .route("/healthz", get(healthz))
@@ -83,6 +83,21 @@ pub fn build_app(state: AppState) -> Router {
         ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, giving handlers
+/// the peer address (the per-address rate limit needs it).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {

@@ -91,8 +91,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!("listening on http://{bind}");
-    axum::serve(listener, build_app(state))
-        .with_graceful_shutdown(shutdown_signal())
+    todo_api::serve(listener, build_app(state), shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))
 }

@@ -34,3 +34,36 @@ CREATE TABLE todos (
 -- Serves "this owner's todos, newest first", with or without the completed filter.
 CREATE INDEX todos_owner_newest ON todos (owner_id, id DESC);
 CREATE INDEX todos_owner_completed_newest ON todos (owner_id, completed, id DESC);
+
+-- A login session: the family of refresh tokens one login started. Access
+-- tokens carry its id (`sid`) and stop working when it is revoked.
+CREATE TABLE sessions (
+    id          TEXT    PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    -- The scopes asked for at login, or NULL for "all the user holds".
+    scopes      TEXT,
+    created_at  TEXT    NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    revoked_at  TEXT
+) WITHOUT ROWID;
+
+CREATE INDEX sessions_user ON sessions (user_id);
+
+-- Each refresh token ever issued; a token is spent once, and presenting a
+-- spent one again revokes its session.
+CREATE TABLE refresh_tokens (
+    jti         TEXT    PRIMARY KEY,
+    session_id  TEXT    NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    expires_at  INTEGER NOT NULL,
+    used_at     TEXT
+) WITHOUT ROWID;
+
+CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+
+-- Consecutive failed logins per lower-cased username, known or not, so that
+-- throttling holds across instances and tells nothing about who exists.
+CREATE TABLE login_failures (
+    username_key  TEXT    PRIMARY KEY,
+    failures      INTEGER NOT NULL,
+    blocked_until INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -9,7 +9,7 @@ use std::ops::Deref;
 use axum::extract::FromRequestParts;
 use axum::http::{HeaderMap, header, request::Parts};
 
-use super::jwt::TokenKind;
+use super::jwt::{TokenKind, unix_now};
 use super::policy;
 use crate::AppState;
 use crate::error::{AppError, AuthFailure};
@@ -21,6 +21,8 @@ pub struct CurrentUser {
     pub user: User,
     /// The token's scopes that the user still holds.
     pub scopes: Scopes,
+    /// The login session the token belongs to.
+    pub session: String,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -33,18 +35,19 @@ impl FromRequestParts<AppState> for CurrentUser {
             .tokens
             .verify(token, TokenKind::Access)
             .ok_or(AppError::Unauthorized(AuthFailure::InvalidToken))?;
-        // The id and the name must still belong together: a deleted user's
-        // token must not work for a new account that took the same name.
+        // One query: the id and the name must still belong together (a
+        // deleted user's token must not work for a new account that took
+        // the name), the user must be enabled and the session live.
         let user = state
             .db
-            .users
-            .find(claims.uid)
+            .sessions
+            .authenticate(claims.uid, &claims.sub, &claims.sid, unix_now())
             .await?
-            .filter(|user| user.username == claims.sub && !user.disabled)
             .ok_or(invalid)?;
         let granted = Scopes::from_known(claims.scopes.iter().map(String::as_str));
         Ok(Self {
             scopes: granted.intersection(user.scopes),
+            session: claims.sid,
             user,
         })
     }

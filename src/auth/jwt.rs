@@ -49,7 +49,32 @@ pub struct Claims {
 pub struct TokenLifetimes {
     pub access: Duration,
     pub refresh: Duration,
+    /// The absolute lifetime of a login session: refreshing never extends it.
+    pub session: Duration,
     pub leeway: Duration,
+}
+
+/// Whom a token is for: a user, in a login session, with granted scopes.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSubject<'a> {
+    pub user: &'a User,
+    pub session: &'a str,
+    pub scopes: Scopes,
+}
+
+/// The current time as a Unix timestamp in seconds.
+pub fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Adds a duration to a Unix timestamp, saturating.
+pub fn unix_after(now: i64, duration: Duration) -> i64 {
+    now.saturating_add(i64::try_from(duration.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A fresh random identifier of 128 bits, for sessions and token ids.
+pub fn random_id() -> String {
+    uuid::Uuid::from_bytes(rand::random()).simple().to_string()
 }
 
 /// The signing key and the validation policy, built once at start-up.
@@ -90,29 +115,47 @@ impl TokenKeys {
         self.lifetimes
     }
 
-    /// Signs a token of `kind` for `user` in session `sid` with `scopes`.
-    pub fn issue(
+    /// Signs an access token issued at `now`, valid for the access lifetime
+    /// but never past `not_after`.
+    pub fn access_token(
+        &self,
+        subject: &TokenSubject<'_>,
+        now: i64,
+        not_after: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let exp = unix_after(now, self.lifetimes.access).min(not_after);
+        self.sign(TokenKind::Access, subject, &random_id(), now, exp)
+    }
+
+    /// Signs the refresh token `jti`, expiring at `exp`.
+    pub fn refresh_token(
+        &self,
+        subject: &TokenSubject<'_>,
+        jti: &str,
+        now: i64,
+        exp: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        self.sign(TokenKind::Refresh, subject, jti, now, exp)
+    }
+
+    fn sign(
         &self,
         kind: TokenKind,
-        user: &User,
-        sid: &str,
-        scopes: Scopes,
+        subject: &TokenSubject<'_>,
+        jti: &str,
+        now: i64,
+        exp: i64,
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let ttl = match kind {
-            TokenKind::Access => self.lifetimes.access,
-            TokenKind::Refresh => self.lifetimes.refresh,
-        };
         let claims = Claims {
-            sub: user.username.clone(),
-            uid: user.id,
-            sid: sid.to_string(),
-            scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
-            role: user.role.as_str().to_string(),
+            sub: subject.user.username.clone(),
+            uid: subject.user.id,
+            sid: subject.session.to_string(),
+            scopes: subject.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            role: subject.user.role.as_str().to_string(),
             kind,
             iat: now,
-            exp: now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX)),
-            jti: uuid::Uuid::new_v4().simple().to_string(),
+            exp,
+            jti: jti.to_string(),
             iss: ISSUER.to_string(),
             aud: AUDIENCE.to_string(),
         };
@@ -145,6 +188,7 @@ mod tests {
         let lifetimes = TokenLifetimes {
             access: Duration::from_secs(access_secs),
             refresh: Duration::from_secs(3600),
+            session: Duration::from_secs(7200),
             leeway: Duration::from_secs(leeway_secs),
         };
         TokenKeys::new(&SecretString::from(SECRET), lifetimes).unwrap()
@@ -164,8 +208,16 @@ mod tests {
         }
     }
 
+    fn subject(user: &User) -> TokenSubject<'_> {
+        TokenSubject {
+            user,
+            session: "s1",
+            scopes: Scopes::DEFAULT,
+        }
+    }
+
     fn access_token(keys: &TokenKeys) -> String {
-        keys.issue(TokenKind::Access, &alice(), "s1", Scopes::DEFAULT)
+        keys.access_token(&subject(&alice()), unix_now(), i64::MAX)
             .unwrap()
     }
 
@@ -194,6 +246,14 @@ mod tests {
     }
 
     #[test]
+    fn an_access_token_never_outlives_its_session() {
+        let keys = keys(60, 0);
+        let now = unix_now();
+        let token = keys.access_token(&subject(&alice()), now, now + 10).unwrap();
+        assert_eq!(payload(&token)["exp"], now + 10);
+    }
+
+    #[test]
     fn a_short_secret_is_refused() {
         let lifetimes = keys(1, 0).lifetimes();
         assert!(TokenKeys::new(&SecretString::from("x".repeat(31)), lifetimes).is_err());
@@ -203,8 +263,9 @@ mod tests {
     #[test]
     fn a_token_of_the_other_kind_is_refused() {
         let keys = keys(60, 0);
+        let now = unix_now();
         let refresh = keys
-            .issue(TokenKind::Refresh, &alice(), "s1", Scopes::DEFAULT)
+            .refresh_token(&subject(&alice()), "r1", now, now + 60)
             .unwrap();
         assert!(keys.verify(&refresh, TokenKind::Access).is_none());
         assert!(

@@ -4,6 +4,7 @@ pub mod extract;
 pub mod jwt;
 pub mod password;
 pub mod policy;
+pub mod repository;
 pub mod router;
 pub mod schemas;
 pub mod service;

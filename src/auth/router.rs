@@ -1,21 +1,68 @@
-//! `/auth/register` and `/auth/token`.
+//! `/auth/register`, `/auth/token`, `/auth/logout`, `/api/users/me/password`.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{post, put};
 use axum::{Json, Router};
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_governor::key_extractor::PeerIpKeyExtractor;
 
-use super::schemas::{RegisterRequest, RegisteredOut, TokenForm};
+use super::extract::CurrentUser;
+use super::schemas::{LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm};
 use super::service;
 use crate::AppState;
 use crate::error::AppError;
-use crate::extract::{ApiForm, ApiJson};
+use crate::extract::{ApiForm, ApiJson, MaybeJson};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The auth routes; `/auth/register` and `/auth/token` are limited to
+/// `per_minute` requests per client address (0: no limit).
+pub fn router(per_minute: u32) -> Router<AppState> {
+    let public = Router::new()
         .route("/auth/register", post(register))
-        .route("/auth/token", post(token))
+        .route("/auth/token", post(token));
+    let public = match rate_limit(per_minute) {
+        Some(layer) => public.layer(layer),
+        None => public,
+    };
+    public
+        .route("/auth/logout", post(logout))
+        .route("/api/users/me/password", put(change_password))
+}
+
+/// A per-address token bucket: `per_minute` requests at once, refilled at
+/// `per_minute` a minute. The peer address is the key: behind a proxy, the
+/// proxy should limit, as forwarded headers can be forged.
+fn rate_limit(
+    per_minute: u32,
+) -> Option<GovernorLayer<PeerIpKeyExtractor, governor::middleware::NoOpMiddleware, axum::body::Body>>
+{
+    let config = GovernorConfigBuilder::default()
+        .period(Duration::from_secs(60) / per_minute.max(1))
+        .burst_size(per_minute)
+        .finish()?;
+    let config = Arc::new(config);
+    let limiter = Arc::downgrade(config.limiter());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match limiter.upgrade() {
+                Some(limiter) => limiter.retain_recent(),
+                None => break,
+            }
+        }
+    });
+    Some(GovernorLayer::new(config).error_handler(|error| match error {
+        tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+            AppError::TooManyRequests(wait_time.max(1)).into_response()
+        }
+        other => AppError::internal(other).into_response(),
+    }))
 }
 
 async fn register(
@@ -31,12 +78,19 @@ async fn token(
     State(state): State<AppState>,
     ApiForm(form): ApiForm<TokenForm>,
 ) -> Result<Response, AppError> {
+    let scope = form.scope.as_deref();
     let grant = match form.grant_type.as_deref() {
         Some("password") => {
             let (Some(username), Some(password)) = (form.username, form.password) else {
                 return Err(AppError::BadRequest("invalid_request".into()));
             };
-            service::login(&state, &username, password, form.scope.as_deref()).await?
+            service::login(&state, &username, password, scope).await?
+        }
+        Some("refresh_token") => {
+            let Some(refresh_token) = form.refresh_token else {
+                return Err(AppError::BadRequest("invalid_request".into()));
+            };
+            service::refresh(&state, &refresh_token, scope).await?
         }
         _ => return Err(AppError::BadRequest("unsupported_grant_type".into())),
     };
@@ -45,4 +99,24 @@ async fn token(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+async fn logout(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+    MaybeJson(body): MaybeJson<LogoutRequest>,
+) -> Result<StatusCode, AppError> {
+    let refresh_token = body.as_ref().map(|b| b.refresh_token.as_str());
+    service::logout(&state, &caller.user, refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn change_password(
+    caller: CurrentUser,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, AppError> {
+    service::change_password(&state, &caller.user, body.current_password, body.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

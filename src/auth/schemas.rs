@@ -84,6 +84,19 @@ pub struct TokenForm {
     pub client_secret: Option<SecretString>,
 }
 
+/// `POST /auth/logout`: the session to end; none means every session.
+#[derive(Debug, Deserialize)]
+pub struct LogoutRequest {
+    pub refresh_token: String,
+}
+
+/// `PUT /api/users/me/password`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordChange {
+    pub current_password: SecretString,
+    pub new_password: SecretString,
+}
+
 /// The token response (RFC 6749 §5.1) with the contract's `info`.
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {

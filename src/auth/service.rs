@@ -1,14 +1,33 @@
-//! Registration and login: the rules, without HTTP.
+//! Registration, login, refresh, logout and password change: the rules,
+//! without HTTP.
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::jwt::TokenKind;
+use super::jwt::{TokenKind, TokenSubject, random_id, unix_after, unix_now};
+use super::repository::{NewSession, Rotation, RotationOutcome};
 use super::schemas::{NewAccount, TokenInfo, TokenResponse};
 use crate::AppState;
 use crate::error::{AppError, AuthFailure};
 use crate::users::repository::NewUser;
 use crate::users::{Role, Scopes, User};
-use crate::validation::PASSWORD_MAX_CHARS;
+use crate::validation::{self, PASSWORD_MAX_CHARS};
+
+/// Failed logins in a row allowed before each further one is delayed.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest delay between two attempts, in seconds.
+pub const MAX_BLOCK_SECS: i64 = 15 * 60;
+
+/// How long logins stay blocked after `failures` consecutive failures:
+/// nothing for the first five, then 1, 2, 4 … seconds up to 15 minutes.
+/// Never a permanent lockout, which would let anyone lock anyone out.
+pub fn block_for(failures: u32) -> i64 {
+    match failures.checked_sub(FREE_FAILURES) {
+        None => 0,
+        Some(extra) => 2_i64
+            .checked_pow(extra)
+            .map_or(MAX_BLOCK_SECS, |delay| delay.min(MAX_BLOCK_SECS)),
+    }
+}
 
 /// Stores a new account with role `user` and the default scopes.
 pub async fn register(state: &AppState, account: NewAccount) -> Result<User, AppError> {
@@ -37,7 +56,7 @@ pub async fn create_account(
     Ok(user)
 }
 
-/// The password grant: checks the credentials and issues a token pair.
+/// The password grant: checks the credentials and starts a session.
 pub async fn login(
     state: &AppState,
     username: &str,
@@ -49,64 +68,245 @@ pub async fn login(
         tracing::info!(user = %user.username, "login refused: account disabled");
         return Err(AppError::ForbiddenWith("Account disabled"));
     }
-    let scopes = narrow_scopes(user.scopes, requested_scope)?;
+    let requested = requested_scope
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Scopes::from_known(s.split_whitespace()));
+    let scopes = grant_scopes(user.scopes, requested)?;
+    let now = unix_now();
+    let session = NewSession {
+        id: random_id(),
+        user_id: user.id,
+        requested,
+        expires_at: unix_after(now, state.tokens.lifetimes().session),
+        refresh_jti: random_id(),
+        refresh_expires_at: unix_after(now, state.tokens.lifetimes().refresh),
+    };
+    state.db.sessions.create(session.clone(), now).await?;
     tracing::info!(user = %user.username, "login succeeded");
-    issue_pair(state, &user, scopes)
+    let subject = TokenSubject {
+        user: &user,
+        session: &session.id,
+        scopes,
+    };
+    token_response(state, &subject, &session.refresh_jti, now, session.expires_at)
 }
 
 /// The user whose password this is. An unknown name and a wrong password
-/// take the same hashing time and give the same error.
+/// take the same hashing time and give the same error; a name that failed
+/// too often is refused before any hashing.
 async fn authenticate(
     state: &AppState,
     username: &str,
     password: SecretString,
 ) -> Result<User, AppError> {
-    let bad_credentials = AppError::Unauthorized(AuthFailure::BadCredentials);
-    // No stored password is this long, so no hashing is needed to say no.
-    if password.expose_secret().chars().count() > PASSWORD_MAX_CHARS {
-        return Err(bad_credentials);
+    let key = username.to_ascii_lowercase();
+    let now = unix_now();
+    let blocked_until = state.db.sessions.blocked_until(&key).await?;
+    if let Some(until) = blocked_until.filter(|until| *until > now) {
+        tracing::info!(user = %username.escape_debug(), "login throttled");
+        return Err(AppError::TooManyRequests(retry_after(until, now)));
     }
-    let found = state.db.users.find_credentials(username).await?;
-    let (user, hash) = found.unzip();
-    if state.passwords.verify(password, hash).await?
-        && let Some(user) = user
-    {
+    if let Some(user) = check_password(state, username, password).await? {
+        if blocked_until.is_some() {
+            state.db.sessions.clear_failures(&key).await?;
+        }
         return Ok(user);
     }
+    state
+        .db
+        .sessions
+        .record_failure(&key, now, block_for)
+        .await?;
     tracing::info!(user = %username.escape_debug(), "login failed");
-    Err(bad_credentials)
+    Err(AppError::Unauthorized(AuthFailure::BadCredentials))
 }
 
-/// The scopes to grant: the requested ones the user holds, or all of the
-/// user's when none were requested (RFC 6749 §3.3).
-pub fn narrow_scopes(held: Scopes, requested: Option<&str>) -> Result<Scopes, AppError> {
-    let Some(requested) = requested.filter(|s| !s.trim().is_empty()) else {
+/// The user `username` names when `password` is theirs; hashes once
+/// whether or not the user exists.
+async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: SecretString,
+) -> Result<Option<User>, AppError> {
+    // No stored password is this long, so no hashing is needed to say no.
+    if password.expose_secret().chars().count() > PASSWORD_MAX_CHARS {
+        return Ok(None);
+    }
+    let (user, hash) = state.db.users.find_credentials(username).await?.unzip();
+    let matches = state.passwords.verify(password, hash).await?;
+    Ok(user.filter(|_| matches))
+}
+
+fn retry_after(until: i64, now: i64) -> u64 {
+    u64::try_from(until - now).unwrap_or(1).max(1)
+}
+
+/// The refresh grant: spends the refresh token and issues a new pair with
+/// the user's current role and scopes. Every failure looks the same.
+pub async fn refresh(
+    state: &AppState,
+    refresh_token: &str,
+    requested_scope: Option<&str>,
+) -> Result<TokenResponse, AppError> {
+    let invalid = || AppError::Unauthorized(AuthFailure::InvalidRefresh);
+    let claims = state
+        .tokens
+        .verify(refresh_token, TokenKind::Refresh)
+        .ok_or_else(invalid)?;
+    // A refresh may narrow the scopes it was granted, never widen them
+    // (RFC 6749 §6); checked before the token is spent.
+    let granted = Scopes::from_known(claims.scopes.iter().map(String::as_str));
+    let narrowed = match requested_scope.filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(requested) => {
+            let requested: Scopes = requested
+                .parse()
+                .map_err(|_| AppError::BadRequest("invalid_scope".into()))?;
+            if requested.intersection(granted) != requested || requested.is_empty() {
+                return Err(AppError::BadRequest("invalid_scope".into()));
+            }
+            Some(requested)
+        }
+    };
+    let now = unix_now();
+    let rotation = Rotation {
+        user_id: claims.uid,
+        spent_jti: claims.jti,
+        next_jti: random_id(),
+        next_expires_at: unix_after(now, state.tokens.lifetimes().refresh),
+        now,
+    };
+    let next_jti = rotation.next_jti.clone();
+    match state.db.sessions.rotate(rotation).await? {
+        RotationOutcome::Rotated {
+            user,
+            session_id,
+            requested,
+            session_expires_at,
+        } => {
+            let held = requested.map_or(user.scopes, |r| r.intersection(user.scopes));
+            let scopes = narrowed.map_or(held, |n| n.intersection(held));
+            let subject = TokenSubject {
+                user: &user,
+                session: &session_id,
+                scopes,
+            };
+            token_response(state, &subject, &next_jti, now, session_expires_at)
+        }
+        RotationOutcome::Reused => {
+            tracing::warn!(user = %claims.sub.escape_debug(), session = %claims.sid,
+                "refresh token reused: session revoked");
+            Err(invalid())
+        }
+        RotationOutcome::Invalid => Err(invalid()),
+    }
+}
+
+/// Revokes the session of `refresh_token`, which must be the caller's, or
+/// with no token every session of the caller.
+pub async fn logout(
+    state: &AppState,
+    caller: &User,
+    refresh_token: Option<&str>,
+) -> Result<(), AppError> {
+    let Some(token) = refresh_token else {
+        state.db.sessions.revoke_all(caller.id).await?;
+        tracing::info!(user = %caller.username, "logged out of every session");
+        return Ok(());
+    };
+    let invalid = AppError::Unauthorized(AuthFailure::InvalidRefresh);
+    let claims = state
+        .tokens
+        .verify(token, TokenKind::Refresh)
+        .filter(|claims| claims.uid == caller.id)
+        .ok_or(invalid)?;
+    if !state.db.sessions.revoke(caller.id, &claims.sid).await? {
+        return Err(AppError::Unauthorized(AuthFailure::InvalidRefresh));
+    }
+    tracing::info!(user = %caller.username, session = %claims.sid, "logged out");
+    Ok(())
+}
+
+/// Replaces the caller's password after checking the current one; every
+/// session, this one included, ends. A wrong current password counts as a
+/// failed login.
+pub async fn change_password(
+    state: &AppState,
+    caller: &User,
+    current: SecretString,
+    new: SecretString,
+) -> Result<(), AppError> {
+    let mut fields = validation::Fields::default();
+    fields.check("new_password", validation::password(&new));
+    fields.finish(|| Some(()))?;
+    let key = caller.username.to_ascii_lowercase();
+    let now = unix_now();
+    if let Some(until) = state
+        .db
+        .sessions
+        .blocked_until(&key)
+        .await?
+        .filter(|until| *until > now)
+    {
+        return Err(AppError::TooManyRequests(retry_after(until, now)));
+    }
+    if check_password(state, &caller.username, current)
+        .await?
+        .is_none()
+    {
+        state
+            .db
+            .sessions
+            .record_failure(&key, now, block_for)
+            .await?;
+        return Err(AppError::BadRequest("Current password is incorrect".into()));
+    }
+    let hash = state.passwords.hash(new).await?;
+    state.db.sessions.change_password(caller.id, hash).await?;
+    tracing::info!(user = %caller.username, "password changed; every session ended");
+    Ok(())
+}
+
+/// The scopes to grant at login: the requested ones the user holds, or all
+/// of the user's when none were requested (RFC 6749 §3.3).
+pub fn grant_scopes(held: Scopes, requested: Option<Scopes>) -> Result<Scopes, AppError> {
+    let Some(requested) = requested else {
         return Ok(held);
     };
-    let granted = Scopes::from_known(requested.split_whitespace()).intersection(held);
+    let granted = requested.intersection(held);
     if granted.is_empty() {
         return Err(AppError::BadRequest("invalid_scope".into()));
     }
     Ok(granted)
 }
 
-fn issue_pair(state: &AppState, user: &User, scopes: Scopes) -> Result<TokenResponse, AppError> {
-    let session = uuid::Uuid::new_v4().simple().to_string();
-    let issue = |kind| {
-        state
-            .tokens
-            .issue(kind, user, &session, scopes)
-            .map_err(AppError::internal)
-    };
+fn token_response(
+    state: &AppState,
+    subject: &TokenSubject<'_>,
+    refresh_jti: &str,
+    now: i64,
+    session_expires_at: i64,
+) -> Result<TokenResponse, AppError> {
+    let lifetimes = state.tokens.lifetimes();
+    let refresh_exp = unix_after(now, lifetimes.refresh).min(session_expires_at);
+    let access_token = state
+        .tokens
+        .access_token(subject, now, session_expires_at)
+        .map_err(AppError::internal)?;
+    let refresh_token = state
+        .tokens
+        .refresh_token(subject, refresh_jti, now, refresh_exp)
+        .map_err(AppError::internal)?;
+    let expires_in = unix_after(now, lifetimes.access).min(session_expires_at) - now;
     Ok(TokenResponse {
-        access_token: issue(TokenKind::Access)?,
+        access_token,
         token_type: "bearer",
-        expires_in: state.tokens.lifetimes().access.as_secs(),
-        refresh_token: issue(TokenKind::Refresh)?,
-        scope: scopes.to_string(),
+        expires_in: u64::try_from(expires_in).unwrap_or(0),
+        refresh_token,
+        scope: subject.scopes.to_string(),
         info: TokenInfo {
-            name: user.name.clone(),
-            email: user.email.clone(),
+            name: subject.user.name.clone(),
+            email: subject.user.email.clone(),
         },
     })
 }
@@ -121,31 +321,33 @@ mod tests {
 
     #[test]
     fn no_requested_scope_grants_all_held_scopes() {
-        assert_eq!(
-            narrow_scopes(Scopes::DEFAULT, None).unwrap(),
-            Scopes::DEFAULT
-        );
-        assert_eq!(
-            narrow_scopes(Scopes::DEFAULT, Some(" ")).unwrap(),
-            Scopes::DEFAULT
-        );
+        assert_eq!(grant_scopes(Scopes::DEFAULT, None).unwrap(), Scopes::DEFAULT);
     }
 
     #[test]
     fn a_requested_scope_narrows_and_never_widens() {
+        let read_admin = Scopes::from_known(["read", "admin"]);
         assert_eq!(
-            narrow_scopes(Scopes::DEFAULT, Some("read admin")).unwrap(),
+            grant_scopes(Scopes::DEFAULT, Some(read_admin)).unwrap(),
             scopes("read")
         );
         assert_eq!(
-            narrow_scopes(scopes("read"), Some("read write")).unwrap(),
+            grant_scopes(scopes("read"), Some(Scopes::DEFAULT)).unwrap(),
             scopes("read")
         );
     }
 
     #[test]
     fn an_empty_grant_is_invalid_scope() {
-        let error = narrow_scopes(scopes("read"), Some("write admin")).unwrap_err();
+        let error = grant_scopes(scopes("read"), Some(scopes("write"))).unwrap_err();
         assert!(matches!(error, AppError::BadRequest(m) if m == "invalid_scope"));
+    }
+
+    #[test]
+    fn logins_slow_down_exponentially_after_five_failures_and_never_lock_for_good() {
+        let delays: Vec<i64> = (1..=9).map(block_for).collect();
+        assert_eq!(delays, [0, 0, 0, 0, 1, 2, 4, 8, 16]);
+        assert_eq!(block_for(30), MAX_BLOCK_SECS);
+        assert_eq!(block_for(u32::MAX), MAX_BLOCK_SECS);
     }
 }

@@ -6,6 +6,7 @@ pub mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::repository::SessionRepository;
 use crate::todos::repository::TodoRepository;
 use crate::users::repository::UserRepository;
 
@@ -37,6 +38,7 @@ pub struct Page {
 pub struct Database {
     pub users: Arc<dyn UserRepository>,
     pub todos: Arc<dyn TodoRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
     health: Arc<dyn HealthCheck>,
 }
 
@@ -86,6 +88,7 @@ impl Database {
                 Ok(Self {
                     users: store.clone(),
                     todos: store.clone(),
+                    sessions: store.clone(),
                     health: store,
                 })
             }

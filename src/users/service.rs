@@ -29,6 +29,10 @@ pub async fn update(
         .update(id, changes.clone())
         .await?
         .ok_or(AppError::NotFound)?;
+    // Disabling ends every session, so enabling again brings none back.
+    if changes.disabled == Some(true) {
+        state.db.sessions.revoke_all(id).await?;
+    }
     tracing::info!(admin = %admin.username, user = %user.username, ?changes, "user changed");
     Ok(user)
 }

@@ -34,6 +34,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let url = DatabaseUrl::Sqlite(dir.path().join("todo.db"));
     let mut config = Config::with_defaults(url, SecretString::from(JWT_SECRET));
     config.tokens.leeway = Duration::ZERO;
+    // Tests log in far more often than people; the limit has its own test.
+    config.auth_rate_limit = 10_000;
     adjust(&mut config);
     let state = AppState::new(config).await.expect("application state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -41,7 +43,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expect("a free port");
     let addr = listener.local_addr().expect("local address");
     let app = build_app(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(todo_api::serve(listener, app, std::future::pending()));
     TestApp {
         base: format!("http://{addr}"),
         client: Client::builder()

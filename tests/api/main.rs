@@ -1,6 +1,14 @@
+#![allow(unused_imports)]
 //! Black-box tests: each starts the real server on a random port with a
 //! fresh database and talks HTTP to it.
 
+mod auth;
 #[allow(dead_code)]
 mod helpers;
+mod input;
+mod lifecycle;
+mod sharing;
 mod smoke;
+mod todos;
+mod tokens;
+mod users;

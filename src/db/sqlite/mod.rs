@@ -1,6 +1,7 @@
 //! The SQLite backend: WAL mode, one writer connection, a pool of readers,
 //! all used on the blocking thread pool.
 
+mod sessions;
 mod todos;
 mod users;
 

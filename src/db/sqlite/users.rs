@@ -8,20 +8,26 @@ use crate::db::{Page, RepoError};
 use crate::users::User;
 use crate::users::repository::{NewUser, UserChanges, UserRepository};
 
-const USER_COLUMNS: &str =
-    "id, username, name, email, role, scopes, disabled, department, clearance_level";
+/// The columns [`user_from_row`] reads, qualified so that joins may use them.
+pub(super) const USER_COLUMNS: &str = "users.id, users.username, users.name, users.email,
+    users.role, users.scopes, users.disabled, users.department, users.clearance_level";
 
-fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    user_from_row_at(row, 0)
+}
+
+/// Reads the [`USER_COLUMNS`] that start at column `at`.
+pub(super) fn user_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: row.get(0)?,
-        username: row.get(1)?,
-        name: row.get(2)?,
-        email: row.get(3)?,
-        role: parse_column(4, row.get(4)?)?,
-        scopes: parse_column(5, row.get(5)?)?,
-        disabled: row.get(6)?,
-        department: row.get(7)?,
-        clearance_level: row.get(8)?,
+        id: row.get(at)?,
+        username: row.get(at + 1)?,
+        name: row.get(at + 2)?,
+        email: row.get(at + 3)?,
+        role: parse_column(at + 4, row.get(at + 4)?)?,
+        scopes: parse_column(at + 5, row.get(at + 5)?)?,
+        disabled: row.get(at + 6)?,
+        department: row.get(at + 7)?,
+        clearance_level: row.get(at + 8)?,
     })
 }
 

@@ -1,0 +1,81 @@
+//! Storage of login sessions, refresh tokens and failed-login counters;
+//! implemented per backend in `db`. Unix timestamps are in seconds.
+
+use async_trait::async_trait;
+
+use crate::db::RepoError;
+use crate::users::{Scopes, User};
+
+/// A login session about to be stored, with its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub user_id: i64,
+    /// The scopes asked for at login; `None` means all the user holds.
+    pub requested: Option<Scopes>,
+    pub expires_at: i64,
+    pub refresh_jti: String,
+    pub refresh_expires_at: i64,
+}
+
+/// A refresh token to spend, and the one to issue in its place.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub user_id: i64,
+    pub spent_jti: String,
+    pub next_jti: String,
+    pub next_expires_at: i64,
+    pub now: i64,
+}
+
+/// What became of a rotation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotationOutcome {
+    /// The token was live: it is spent and the next one stored.
+    Rotated {
+        user: User,
+        session_id: String,
+        requested: Option<Scopes>,
+        session_expires_at: i64,
+    },
+    /// The token had been spent before: its session is now revoked.
+    Reused,
+    /// Unknown, expired, revoked, or its user is gone or disabled.
+    Invalid,
+}
+
+/// Sessions and throttling state, shared by every instance of the service.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    async fn create(&self, session: NewSession, now: i64) -> Result<(), RepoError>;
+    /// The user, when the id and name still belong together, the user is
+    /// enabled and the session is live: the one query behind every request.
+    async fn authenticate(
+        &self,
+        user_id: i64,
+        username: &str,
+        session_id: &str,
+        now: i64,
+    ) -> Result<Option<User>, RepoError>;
+    /// Spends a refresh token atomically: of concurrent rotations of one
+    /// token, at most one succeeds.
+    async fn rotate(&self, rotation: Rotation) -> Result<RotationOutcome, RepoError>;
+    /// Revokes one session of the user; false when it was not theirs.
+    async fn revoke(&self, user_id: i64, session_id: &str) -> Result<bool, RepoError>;
+    async fn revoke_all(&self, user_id: i64) -> Result<(), RepoError>;
+    /// Replaces the password hash and revokes every session, at once.
+    async fn change_password(&self, user_id: i64, password_hash: String)
+    -> Result<(), RepoError>;
+    /// Until when logins for this name are refused; `None` when the name
+    /// has no recent failures at all.
+    async fn blocked_until(&self, username_key: &str) -> Result<Option<i64>, RepoError>;
+    /// Counts a failure; returns the consecutive failures so far. The
+    /// caller's `block_for` tells, from that count, how long to block.
+    async fn record_failure(
+        &self,
+        username_key: &str,
+        now: i64,
+        block_for: fn(u32) -> i64,
+    ) -> Result<u32, RepoError>;
+    async fn clear_failures(&self, username_key: &str) -> Result<(), RepoError>;
+}

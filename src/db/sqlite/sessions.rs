@@ -1,0 +1,225 @@
+//! Sessions, refresh tokens and failed-login counters in SQLite.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use super::users::{USER_COLUMNS, user_from_row, user_from_row_at};
+use super::{SqliteStore, now, parse_column};
+use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
+use crate::db::RepoError;
+use crate::users::Scopes;
+
+fn requested_scopes(stored: Option<String>) -> rusqlite::Result<Option<Scopes>> {
+    stored.map(|s| parse_column(0, s)).transpose()
+}
+
+fn revoke_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<usize> {
+    tx.execute(
+        "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        params![session_id, now()],
+    )
+}
+
+#[async_trait]
+impl SessionRepository for SqliteStore {
+    async fn create(&self, session: NewSession, now_secs: i64) -> Result<(), RepoError> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO sessions (id, user_id, scopes, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    session.id,
+                    session.user_id,
+                    session.requested.map(|s| s.to_string()),
+                    now(),
+                    session.expires_at
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![
+                    session.refresh_jti,
+                    session.id,
+                    session.refresh_expires_at
+                ],
+            )?;
+            // Old, finished sessions are of no use to anyone.
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND expires_at < ?2",
+                params![session.user_id, now_secs],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn authenticate(
+        &self,
+        user_id: i64,
+        username: &str,
+        session_id: &str,
+        now_secs: i64,
+    ) -> Result<Option<crate::users::User>, RepoError> {
+        let (username, session_id) = (username.to_string(), session_id.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users
+                 WHERE id = ?1 AND username = ?2 AND disabled = 0
+                   AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?3 AND s.user_id = users.id
+                               AND s.revoked_at IS NULL AND s.expires_at > ?4)"
+            ))?
+            .query_row(
+                params![user_id, username, session_id, now_secs],
+                user_from_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn rotate(&self, rotation: Rotation) -> Result<RotationOutcome, RepoError> {
+        self.write(move |tx| {
+            let token: Option<(String, Option<String>, i64)> = tx
+                .query_row(
+                    "SELECT r.session_id, r.used_at, r.expires_at FROM refresh_tokens r
+                     JOIN sessions s ON s.id = r.session_id
+                     WHERE r.jti = ?1 AND s.user_id = ?2",
+                    params![rotation.spent_jti, rotation.user_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?;
+            let Some((session_id, used_at, expires_at)) = token else {
+                return Ok(RotationOutcome::Invalid);
+            };
+            if used_at.is_some() {
+                revoke_session(tx, &session_id)?;
+                return Ok(RotationOutcome::Reused);
+            }
+            if expires_at <= rotation.now {
+                return Ok(RotationOutcome::Invalid);
+            }
+            let live: Option<(Option<String>, i64, crate::users::User)> = tx
+                .query_row(
+                    &format!(
+                        "SELECT s.scopes, s.expires_at, {USER_COLUMNS} FROM sessions s
+                         JOIN users ON users.id = s.user_id
+                         WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2
+                           AND users.disabled = 0"
+                    ),
+                    params![session_id, rotation.now],
+                    |row| {
+                        let user = user_from_row_at(row, 2)?;
+                        Ok((row.get(0)?, row.get(1)?, user))
+                    },
+                )
+                .optional()?;
+            let Some((requested, session_expires_at, user)) = live else {
+                return Ok(RotationOutcome::Invalid);
+            };
+            tx.execute(
+                "UPDATE refresh_tokens SET used_at = ?2 WHERE jti = ?1 AND used_at IS NULL",
+                params![rotation.spent_jti, now()],
+            )?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![rotation.next_jti, session_id, rotation.next_expires_at],
+            )?;
+            Ok(RotationOutcome::Rotated {
+                user,
+                requested: requested_scopes(requested)?,
+                session_id,
+                session_expires_at,
+            })
+        })
+        .await
+    }
+
+    async fn revoke(&self, user_id: i64, session_id: &str) -> Result<bool, RepoError> {
+        let session_id = session_id.to_string();
+        self.write(move |tx| {
+            let owner: Option<i64> = tx
+                .query_row(
+                    "SELECT user_id FROM sessions WHERE id = ?1",
+                    [&session_id],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if owner != Some(user_id) {
+                return Ok(false);
+            }
+            revoke_session(tx, &session_id)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn revoke_all(&self, user_id: i64) -> Result<(), RepoError> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![user_id, now()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn change_password(&self, user_id: i64, password_hash: String) -> Result<(), RepoError> {
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![user_id, password_hash],
+            )?;
+            tx.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                params![user_id, now()],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn blocked_until(&self, username_key: &str) -> Result<Option<i64>, RepoError> {
+        let key = username_key.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT blocked_until FROM login_failures WHERE username_key = ?1")?
+                .query_row([key], |row| row.get(0))
+                .optional()
+        })
+        .await
+    }
+
+    async fn record_failure(
+        &self,
+        username_key: &str,
+        now_secs: i64,
+        block_for: fn(u32) -> i64,
+    ) -> Result<u32, RepoError> {
+        let key = username_key.to_string();
+        self.write(move |tx| {
+            let failures: u32 = tx.query_row(
+                "INSERT INTO login_failures (username_key, failures, blocked_until)
+                 VALUES (?1, 1, 0)
+                 ON CONFLICT (username_key) DO UPDATE SET failures = failures + 1
+                 RETURNING failures",
+                [&key],
+                |row| row.get(0),
+            )?;
+            tx.execute(
+                "UPDATE login_failures SET blocked_until = ?2 WHERE username_key = ?1",
+                params![key, now_secs.saturating_add(block_for(failures))],
+            )?;
+            Ok(failures)
+        })
+        .await
+    }
+
+    async fn clear_failures(&self, username_key: &str) -> Result<(), RepoError> {
+        let key = username_key.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM login_failures WHERE username_key = ?1", [key])?;
+            Ok(())
+        })
+        .await
+    }
+}
