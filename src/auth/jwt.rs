@@ -150,7 +150,11 @@ impl TokenKeys {
             sub: subject.user.username.clone(),
             uid: subject.user.id,
             sid: subject.session.to_string(),
-            scopes: subject.scopes.iter().map(|s| s.as_str().to_string()).collect(),
+            scopes: subject
+                .scopes
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
             role: subject.user.role.as_str().to_string(),
             kind,
             iat: now,
@@ -249,7 +253,9 @@ mod tests {
     fn an_access_token_never_outlives_its_session() {
         let keys = keys(60, 0);
         let now = unix_now();
-        let token = keys.access_token(&subject(&alice()), now, now + 10).unwrap();
+        let token = keys
+            .access_token(&subject(&alice()), now, now + 10)
+            .unwrap();
         assert_eq!(payload(&token)["exp"], now + 10);
     }
 

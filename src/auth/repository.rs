@@ -1,5 +1,6 @@
 //! Storage of login sessions, refresh tokens and failed-login counters;
-//! implemented per backend in `db`. Unix timestamps are in seconds.
+//! implemented per backend in `db`. Unix timestamps are in seconds, except
+//! for throttling, which counts milliseconds.
 
 use async_trait::async_trait;
 
@@ -64,8 +65,7 @@ pub trait SessionRepository: Send + Sync {
     async fn revoke(&self, user_id: i64, session_id: &str) -> Result<bool, RepoError>;
     async fn revoke_all(&self, user_id: i64) -> Result<(), RepoError>;
     /// Replaces the password hash and revokes every session, at once.
-    async fn change_password(&self, user_id: i64, password_hash: String)
-    -> Result<(), RepoError>;
+    async fn change_password(&self, user_id: i64, password_hash: String) -> Result<(), RepoError>;
     /// Until when logins for this name are refused; `None` when the name
     /// has no recent failures at all.
     async fn blocked_until(&self, username_key: &str) -> Result<Option<i64>, RepoError>;

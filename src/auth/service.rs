@@ -14,19 +14,51 @@ use crate::validation::{self, PASSWORD_MAX_CHARS};
 
 /// Failed logins in a row allowed before each further one is delayed.
 pub const FREE_FAILURES: u32 = 5;
-/// The longest delay between two attempts, in seconds.
-pub const MAX_BLOCK_SECS: i64 = 15 * 60;
+/// The longest delay between two attempts, in milliseconds.
+pub const MAX_BLOCK_MS: i64 = 15 * 60 * 1000;
 
-/// How long logins stay blocked after `failures` consecutive failures:
-/// nothing for the first five, then 1, 2, 4 … seconds up to 15 minutes.
-/// Never a permanent lockout, which would let anyone lock anyone out.
+/// How long logins stay blocked, in milliseconds, after `failures`
+/// consecutive failures: nothing for the first five, then 1, 2, 4 … seconds
+/// up to 15 minutes. Never a permanent lockout, which would let anyone lock
+/// anyone out.
 pub fn block_for(failures: u32) -> i64 {
     match failures.checked_sub(FREE_FAILURES) {
         None => 0,
         Some(extra) => 2_i64
             .checked_pow(extra)
-            .map_or(MAX_BLOCK_SECS, |delay| delay.min(MAX_BLOCK_SECS)),
+            .and_then(|seconds| seconds.checked_mul(1000))
+            .map_or(MAX_BLOCK_MS, |delay| delay.min(MAX_BLOCK_MS)),
     }
+}
+
+/// Milliseconds since the Unix epoch: throttling needs finer steps than
+/// token expiry.
+fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
+/// Refuses with 429 while logins for `key` are blocked. True when the key
+/// has failures on record.
+async fn check_throttle(state: &AppState, key: &str, now: i64) -> Result<bool, AppError> {
+    let blocked_until = state.db.sessions.blocked_until(key).await?;
+    if let Some(until) = blocked_until.filter(|until| *until > now) {
+        tracing::info!(user = %key.escape_debug(), "login throttled");
+        let seconds = (until - now + 999) / 1000;
+        return Err(AppError::TooManyRequests(
+            u64::try_from(seconds).unwrap_or(1).max(1),
+        ));
+    }
+    Ok(blocked_until.is_some())
+}
+
+async fn count_failure(state: &AppState, key: &str, now: i64) -> Result<(), AppError> {
+    state
+        .db
+        .sessions
+        .record_failure(key, now, block_for)
+        .await?;
+    Ok(())
 }
 
 /// Stores a new account with role `user` and the default scopes.
@@ -88,7 +120,13 @@ pub async fn login(
         session: &session.id,
         scopes,
     };
-    token_response(state, &subject, &session.refresh_jti, now, session.expires_at)
+    token_response(
+        state,
+        &subject,
+        &session.refresh_jti,
+        now,
+        session.expires_at,
+    )
 }
 
 /// The user whose password this is. An unknown name and a wrong password
@@ -100,23 +138,15 @@ async fn authenticate(
     password: SecretString,
 ) -> Result<User, AppError> {
     let key = username.to_ascii_lowercase();
-    let now = unix_now();
-    let blocked_until = state.db.sessions.blocked_until(&key).await?;
-    if let Some(until) = blocked_until.filter(|until| *until > now) {
-        tracing::info!(user = %username.escape_debug(), "login throttled");
-        return Err(AppError::TooManyRequests(retry_after(until, now)));
-    }
+    let now = now_ms();
+    let has_failures = check_throttle(state, &key, now).await?;
     if let Some(user) = check_password(state, username, password).await? {
-        if blocked_until.is_some() {
+        if has_failures {
             state.db.sessions.clear_failures(&key).await?;
         }
         return Ok(user);
     }
-    state
-        .db
-        .sessions
-        .record_failure(&key, now, block_for)
-        .await?;
+    count_failure(state, &key, now).await?;
     tracing::info!(user = %username.escape_debug(), "login failed");
     Err(AppError::Unauthorized(AuthFailure::BadCredentials))
 }
@@ -135,10 +165,6 @@ async fn check_password(
     let (user, hash) = state.db.users.find_credentials(username).await?.unzip();
     let matches = state.passwords.verify(password, hash).await?;
     Ok(user.filter(|_| matches))
-}
-
-fn retry_after(until: i64, now: i64) -> u64 {
-    u64::try_from(until - now).unwrap_or(1).max(1)
 }
 
 /// The refresh grant: spends the refresh token and issues a new pair with
@@ -240,25 +266,13 @@ pub async fn change_password(
     fields.check("new_password", validation::password(&new));
     fields.finish(|| Some(()))?;
     let key = caller.username.to_ascii_lowercase();
-    let now = unix_now();
-    if let Some(until) = state
-        .db
-        .sessions
-        .blocked_until(&key)
-        .await?
-        .filter(|until| *until > now)
-    {
-        return Err(AppError::TooManyRequests(retry_after(until, now)));
-    }
+    let now = now_ms();
+    check_throttle(state, &key, now).await?;
     if check_password(state, &caller.username, current)
         .await?
         .is_none()
     {
-        state
-            .db
-            .sessions
-            .record_failure(&key, now, block_for)
-            .await?;
+        count_failure(state, &key, now).await?;
         return Err(AppError::BadRequest("Current password is incorrect".into()));
     }
     let hash = state.passwords.hash(new).await?;
@@ -321,7 +335,10 @@ mod tests {
 
     #[test]
     fn no_requested_scope_grants_all_held_scopes() {
-        assert_eq!(grant_scopes(Scopes::DEFAULT, None).unwrap(), Scopes::DEFAULT);
+        assert_eq!(
+            grant_scopes(Scopes::DEFAULT, None).unwrap(),
+            Scopes::DEFAULT
+        );
     }
 
     #[test]
@@ -346,8 +363,8 @@ mod tests {
     #[test]
     fn logins_slow_down_exponentially_after_five_failures_and_never_lock_for_good() {
         let delays: Vec<i64> = (1..=9).map(block_for).collect();
-        assert_eq!(delays, [0, 0, 0, 0, 1, 2, 4, 8, 16]);
-        assert_eq!(block_for(30), MAX_BLOCK_SECS);
-        assert_eq!(block_for(u32::MAX), MAX_BLOCK_SECS);
+        assert_eq!(delays, [0, 0, 0, 0, 1000, 2000, 4000, 8000, 16000]);
+        assert_eq!(block_for(30), MAX_BLOCK_MS);
+        assert_eq!(block_for(u32::MAX), MAX_BLOCK_MS);
     }
 }

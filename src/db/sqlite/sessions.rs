@@ -37,11 +37,7 @@ impl SessionRepository for SqliteStore {
             )?;
             tx.execute(
                 "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![
-                    session.refresh_jti,
-                    session.id,
-                    session.refresh_expires_at
-                ],
+                params![session.refresh_jti, session.id, session.refresh_expires_at],
             )?;
             // Old, finished sessions are of no use to anyone.
             tx.execute(
