@@ -11,7 +11,7 @@ use crate::db::RepoError;
 pub const NOT_AUTHORIZED: &str = "Not authorized";
 
 /// One invalid input field, reported in a 422's `details`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -103,7 +103,9 @@ impl AppError {
             Self::Validation(_) => "Validation failed".into(),
             Self::BadRequest(message) => message.clone(),
             Self::Unauthorized(AuthFailure::Missing) => "Not authenticated".into(),
-            Self::Unauthorized(AuthFailure::InvalidToken) => "Could not validate credentials".into(),
+            Self::Unauthorized(AuthFailure::InvalidToken) => {
+                "Could not validate credentials".into()
+            }
             Self::Unauthorized(AuthFailure::BadCredentials) => {
                 "Incorrect username or password".into()
             }
@@ -133,9 +135,12 @@ impl AppError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// The body of every error response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A human-readable message.
     error: String,
+    /// With 422: the fields that failed and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<Vec<FieldError>>,
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod pagination;
 pub mod todos;
 pub mod users;
@@ -16,11 +17,13 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::map_response;
-use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::PasswordHasher;
@@ -61,11 +64,15 @@ impl AppState {
 /// The whole HTTP application: the domain routers and the layers around them.
 pub fn build_app(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
-    Router::new()
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(auth::router::router(state.config.auth_rate_limit))
         .merge(users::router::router())
         .merge(todos::router::router())
-        .route("/healthz", get(healthz))
+        .routes(routes!(healthz))
+        .split_for_parts();
+    openapi::document_common_errors(&mut api);
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
@@ -100,6 +107,10 @@ pub async fn serve(
     .await
 }
 
+/// 200 while the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Healthy", body = Object, example = json!({"status": "ok"})),
+        (status = 503, description = "The database does not answer", body = error::ErrorBody)))]
 async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     state.db.ping().await?;
     Ok(Json(serde_json::json!({"status": "ok"})))

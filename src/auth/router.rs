@@ -3,35 +3,38 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
-use axum::{Json, Router};
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::PeerIpKeyExtractor;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::CurrentUser;
-use super::schemas::{LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm};
+use super::schemas::{
+    LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm, TokenResponse,
+};
 use super::service;
 use crate::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiForm, ApiJson, MaybeJson};
 
 /// The auth routes; `/auth/register` and `/auth/token` are limited to
 /// `per_minute` requests per client address (0: no limit).
-pub fn router(per_minute: u32) -> Router<AppState> {
-    let public = Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/token", post(token));
+pub fn router(per_minute: u32) -> OpenApiRouter<AppState> {
+    let public = OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(token));
     let public = match rate_limit(per_minute) {
         Some(layer) => public.layer(layer),
         None => public,
     };
     public
-        .route("/auth/logout", post(logout))
-        .route("/api/users/me/password", put(change_password))
+        .routes(routes!(logout))
+        .routes(routes!(change_password))
 }
 
 /// A per-address token bucket: `per_minute` requests at once, refilled at
@@ -57,14 +60,22 @@ fn rate_limit(
             }
         }
     });
-    Some(GovernorLayer::new(config).error_handler(|error| match error {
-        tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-            AppError::TooManyRequests(wait_time.max(1)).into_response()
-        }
-        other => AppError::internal(other).into_response(),
-    }))
+    Some(
+        GovernorLayer::new(config).error_handler(|error| match error {
+            tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+                AppError::TooManyRequests(wait_time.max(1)).into_response()
+            }
+            other => AppError::internal(other).into_response(),
+        }),
+    )
 }
 
+/// Creates an account with role `user` and scopes `read write`.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, description = "Registered", body = RegisteredOut),
+        (status = 400, description = "User already exists", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait")))))]
 async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegisterRequest>,
@@ -74,6 +85,16 @@ async fn register(
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
+/// OAuth2 token endpoint: the `password` and `refresh_token` grants.
+#[utoipa::path(post, path = "/auth/token", tag = "auth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "A new token pair", body = TokenResponse,
+            headers(("cache-control" = String, description = "no-store"))),
+        (status = 400, description = "unsupported_grant_type, invalid_request or invalid_scope", body = ErrorBody),
+        (status = 401, description = "Incorrect username or password, or invalid refresh token", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait")))))]
 async fn token(
     State(state): State<AppState>,
     ApiForm(form): ApiForm<TokenForm>,
@@ -101,6 +122,11 @@ async fn token(
     Ok(response)
 }
 
+/// Ends the session of the given refresh token, or without a body every
+/// session of the caller.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
+    security(("oauth2" = []), ("bearer" = [])),
+    responses((status = 204, description = "Logged out")))]
 async fn logout(
     caller: CurrentUser,
     State(state): State<AppState>,
@@ -111,12 +137,24 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Changes the caller's password; every session ends.
+#[utoipa::path(put, path = "/api/users/me/password", tag = "users", request_body = PasswordChange,
+    security(("oauth2" = []), ("bearer" = [])),
+    responses((status = 204, description = "Changed"),
+        (status = 400, description = "Current password is incorrect", body = ErrorBody),
+        (status = 429, description = "Too many attempts", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait")))))]
 async fn change_password(
     caller: CurrentUser,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
-    service::change_password(&state, &caller.user, body.current_password, body.new_password)
-        .await?;
+    service::change_password(
+        &state,
+        &caller.user,
+        body.current_password,
+        body.new_password,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

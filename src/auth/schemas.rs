@@ -4,17 +4,29 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::users::User;
+use crate::users::{Role, User};
 use crate::validation::{self, Fields};
 
 /// `POST /auth/register`. Fields it does not name (`role`, `scopes`, …) are
 /// ignored, so nobody can register themselves into privileges.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RegisterRequest {
+    /// 3–32 ASCII letters, digits, `_`, `.` or `-`; unique in any case.
+    #[schema(
+        example = "jdoe",
+        min_length = 3,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9_.-]+$"
+    )]
     pub username: String,
+    /// 8–256 characters, not a common password.
+    #[schema(value_type = String, format = Password, example = "correct horse battery",
+             min_length = 8, max_length = 256)]
     pub password: SecretString,
+    #[schema(example = "John Doe", min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
+    #[schema(format = Email)]
     pub email: Option<String>,
 }
 
@@ -47,10 +59,11 @@ impl RegisterRequest {
 }
 
 /// `201` answer to a registration.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RegisteredOut {
     pub username: String,
     pub name: String,
+    #[schema(value_type = Role)]
     pub role: &'static str,
 }
 
@@ -66,13 +79,16 @@ impl From<User> for RegisteredOut {
 
 /// The form of `POST /auth/token` (RFC 6749 §4.3.2). `client_id` and
 /// `client_secret` are accepted and ignored: this is a first-party server.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
+    /// `password` or `refresh_token`.
     #[serde(default)]
+    #[schema(example = "password")]
     pub grant_type: Option<String>,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
     #[serde(default)]
     pub scope: Option<String>,
@@ -81,26 +97,30 @@ pub struct TokenForm {
     #[serde(default)]
     pub client_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub client_secret: Option<SecretString>,
 }
 
 /// `POST /auth/logout`: the session to end; none means every session.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LogoutRequest {
     pub refresh_token: String,
 }
 
 /// `PUT /api/users/me/password`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PasswordChange {
+    #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,
+    #[schema(value_type = String, format = Password)]
     pub new_password: SecretString,
 }
 
 /// The token response (RFC 6749 §5.1) with the contract's `info`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
+    #[schema(value_type = String, example = "bearer")]
     pub token_type: &'static str,
     pub expires_in: u64,
     pub refresh_token: String,
@@ -109,7 +129,7 @@ pub struct TokenResponse {
 }
 
 /// Who the tokens belong to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -38,7 +38,8 @@ impl Todo {
 }
 
 /// Who besides the owner may read a todo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Visibility {
     #[default]
     Private,

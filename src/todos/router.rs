@@ -1,10 +1,11 @@
 //! `/api/todos` and `/api/todos/{id}`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::schemas::{TodoIn, TodoListQuery, TodoOut, TodoPatch};
 use super::service;
@@ -14,15 +15,21 @@ use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::with_total_count;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/todos", get(list).post(create))
-        .route(
-            "/api/todos/{id}",
-            get(read).put(replace).patch(update).delete(remove),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(read, replace, update, remove))
 }
 
+/// The id path parameter of `/api/todos/{id}`.
+const ID: &str = "The todo's id";
+
+/// The caller's todos, newest first; with `shared=true` also those their
+/// department shares with them.
+#[utoipa::path(get, path = "/api/todos", tag = "todos", params(TodoListQuery),
+    security(("oauth2" = ["read"]), ("bearer" = [])),
+    responses((status = 200, description = "A page of todos", body = [TodoOut],
+        headers(("x-total-count" = u64, description = "Todos in all pages")))))]
 async fn list(
     caller: Scoped<ReadScope>,
     State(state): State<AppState>,
@@ -33,6 +40,10 @@ async fn list(
     Ok(with_total_count(total, todos))
 }
 
+/// Creates a todo owned by the caller.
+#[utoipa::path(post, path = "/api/todos", tag = "todos", request_body = TodoIn,
+    security(("oauth2" = ["write"]), ("bearer" = [])),
+    responses((status = 201, description = "Created", body = TodoOut)))]
 async fn create(
     caller: Scoped<WriteScope>,
     State(state): State<AppState>,
@@ -42,6 +53,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(todo.into())))
 }
 
+/// One todo the caller may read.
+#[utoipa::path(get, path = "/api/todos/{id}", tag = "todos", params(("id" = i64, Path, description = ID)),
+    security(("oauth2" = ["read"]), ("bearer" = [])),
+    responses((status = 200, description = "The todo", body = TodoOut)))]
 async fn read(
     caller: Scoped<ReadScope>,
     State(state): State<AppState>,
@@ -50,6 +65,10 @@ async fn read(
     Ok(Json(service::get(&state, &caller, id).await?.into()))
 }
 
+/// Replaces the caller's todo; omitted fields return to their defaults.
+#[utoipa::path(put, path = "/api/todos/{id}", tag = "todos", params(("id" = i64, Path, description = ID)),
+    request_body = TodoIn, security(("oauth2" = ["write"]), ("bearer" = [])),
+    responses((status = 200, description = "The replaced todo", body = TodoOut)))]
 async fn replace(
     caller: Scoped<WriteScope>,
     State(state): State<AppState>,
@@ -62,6 +81,10 @@ async fn replace(
     ))
 }
 
+/// Changes the given fields of the caller's todo.
+#[utoipa::path(patch, path = "/api/todos/{id}", tag = "todos", params(("id" = i64, Path, description = ID)),
+    request_body = TodoPatch, security(("oauth2" = ["write"]), ("bearer" = [])),
+    responses((status = 200, description = "The changed todo", body = TodoOut)))]
 async fn update(
     caller: Scoped<WriteScope>,
     State(state): State<AppState>,
@@ -74,6 +97,10 @@ async fn update(
     ))
 }
 
+/// Deletes the caller's todo.
+#[utoipa::path(delete, path = "/api/todos/{id}", tag = "todos", params(("id" = i64, Path, description = ID)),
+    security(("oauth2" = ["write"]), ("bearer" = [])),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     caller: Scoped<WriteScope>,
     State(state): State<AppState>,

@@ -13,12 +13,13 @@ const TITLE_MAX_CHARS: usize = 200;
 const DESCRIPTION_MAX_CHARS: usize = 10_000;
 
 /// A todo as clients see it; the owner appears by username only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TodoOut {
     pub id: i64,
     pub title: String,
     pub description: Option<String>,
     pub completed: bool,
+    #[schema(value_type = Visibility)]
     pub visibility: &'static str,
     pub clearance_level: u8,
     pub owner: String,
@@ -44,16 +45,20 @@ impl From<Todo> for TodoOut {
 
 /// `POST /api/todos` and `PUT /api/todos/{id}`: omitted fields take their
 /// defaults. `id`, `owner` and timestamps in the body are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TodoIn {
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     #[serde(default)]
     pub completed: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Visibility>)]
     pub visibility: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 5)]
     pub clearance_level: Option<i64>,
 }
 
@@ -79,17 +84,22 @@ impl TodoIn {
 
 /// `PATCH /api/todos/{id}`: any subset of the fields; a null description
 /// clears it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TodoPatch {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
+    /// `null` removes it.
     #[serde(default, deserialize_with = "validation::nullable")]
+    #[schema(value_type = Option<String>, max_length = 10000)]
     pub description: Option<Option<String>>,
     #[serde(default)]
     pub completed: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<Visibility>)]
     pub visibility: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 5)]
     pub clearance_level: Option<i64>,
 }
 
@@ -125,15 +135,22 @@ impl TodoPatch {
 }
 
 /// `GET /api/todos` filters and paging.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TodoListQuery {
+    /// Only completed (`true`) or open (`false`) todos.
     #[serde(default)]
     pub completed: Option<bool>,
+    /// Also the todos the caller's department shares with them.
     #[serde(default)]
     pub shared: Option<bool>,
+    /// 1–1000, default 100.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+    /// Rows to skip, default 0.
     #[serde(default)]
+    #[param(minimum = 0)]
     pub offset: Option<i64>,
 }
 

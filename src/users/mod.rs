@@ -23,7 +23,8 @@ pub struct User {
 }
 
 /// What a user may manage: admins manage users, nothing more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Role {
     User,
     Admin,
@@ -51,7 +52,8 @@ impl FromStr for Role {
 }
 
 /// An OAuth2 scope the service knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum Scope {
     Read,
     Write,

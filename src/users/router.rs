@@ -1,30 +1,42 @@
 //! `/api/users/me` and the admin routes under `/api/users`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::schemas::{UserOut, UserPatch};
 use super::service;
 use crate::AppState;
 use crate::auth::extract::{AdminUser, CurrentUser};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{PageQuery, with_total_count};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/users/me", get(me))
-        .route("/api/users", get(list))
-        .route("/api/users/{id}", get(read).patch(update).delete(remove))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list))
+        .routes(routes!(read, update, remove))
 }
 
+const ID: &str = "The user's id";
+
+/// The caller's own profile.
+#[utoipa::path(get, path = "/api/users/me", tag = "users",
+    security(("oauth2" = []), ("bearer" = [])),
+    responses((status = 200, description = "The caller", body = UserOut)))]
 async fn me(caller: CurrentUser) -> Json<UserOut> {
     Json(caller.user.into())
 }
 
+/// All users, by id (admins only).
+#[utoipa::path(get, path = "/api/users", tag = "users", params(PageQuery),
+    security(("oauth2" = []), ("bearer" = [])),
+    responses((status = 200, description = "A page of users", body = [UserOut],
+        headers(("x-total-count" = u64, description = "Users in all pages")))))]
 async fn list(
     _: AdminUser,
     State(state): State<AppState>,
@@ -35,6 +47,10 @@ async fn list(
     Ok(with_total_count(total, users))
 }
 
+/// One user (admins only).
+#[utoipa::path(get, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path, description = ID)),
+    security(("oauth2" = []), ("bearer" = [])),
+    responses((status = 200, description = "The user", body = UserOut)))]
 async fn read(
     _: AdminUser,
     State(state): State<AppState>,
@@ -43,6 +59,11 @@ async fn read(
     Ok(Json(service::get(&state, id).await?.into()))
 }
 
+/// Changes a user's profile, role, scopes, status or attributes (admins only).
+#[utoipa::path(patch, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path, description = ID)),
+    request_body = UserPatch, security(("oauth2" = []), ("bearer" = [])),
+    responses((status = 200, description = "The changed user", body = UserOut),
+        (status = 409, description = "It would leave no active admin", body = ErrorBody)))]
 async fn update(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,
@@ -55,6 +76,11 @@ async fn update(
     ))
 }
 
+/// Deletes a user and their todos (admins only).
+#[utoipa::path(delete, path = "/api/users/{id}", tag = "users", params(("id" = i64, Path, description = ID)),
+    security(("oauth2" = []), ("bearer" = [])),
+    responses((status = 204, description = "Deleted"),
+        (status = 409, description = "It would leave no active admin", body = ErrorBody)))]
 async fn remove(
     AdminUser(admin): AdminUser,
     State(state): State<AppState>,

@@ -3,18 +3,20 @@
 use serde::{Deserialize, Serialize};
 
 use super::repository::UserChanges;
-use super::{Role, Scopes, User};
+use super::{Role, Scope, Scopes, User};
 use crate::error::AppError;
 use crate::validation::{self, Fields};
 
 /// A user as clients see it: exactly these keys, never the password hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     pub id: i64,
     pub username: String,
     pub name: String,
     pub email: Option<String>,
+    #[schema(value_type = Role)]
     pub role: &'static str,
+    #[schema(value_type = Vec<Scope>)]
     pub scopes: Vec<&'static str>,
     pub disabled: bool,
     pub department: Option<String>,
@@ -38,21 +40,29 @@ impl From<User> for UserOut {
 }
 
 /// `PATCH /api/users/{id}`: any subset of the fields an admin may change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UserPatch {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    /// `null` removes it.
     #[serde(default, deserialize_with = "validation::nullable")]
+    #[schema(value_type = Option<String>, format = Email)]
     pub email: Option<Option<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<Role>)]
     pub role: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Scope>>)]
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// `null` removes it.
     #[serde(default, deserialize_with = "validation::nullable")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     pub department: Option<Option<String>>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 5)]
     pub clearance_level: Option<i64>,
 }
 

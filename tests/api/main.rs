@@ -7,6 +7,7 @@ mod auth;
 mod helpers;
 mod input;
 mod lifecycle;
+mod openapi;
 mod sharing;
 mod smoke;
 mod todos;
