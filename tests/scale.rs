@@ -105,17 +105,21 @@ fn seed(path: &Path, password_hash: &str) -> rusqlite::Result<()> {
 /// The shared listing of `src/db/sqlite/todos.rs` (`TODO_SELECT` with
 /// `listing_filter`), with the caller's values written in.
 fn shared_listing_sql(reader_id: i64, department: &str, clearance: i64) -> (String, String) {
-    let filter = format!(
-        "(t.owner_id = {reader_id}) OR t.id IN (SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
-            WHERE u.department = '{department}' AND u.id <> {reader_id} AND t.visibility = 'department'
-              AND t.clearance_level <= {clearance})"
+    // The same shape as the SQLite backend's listing (src/db/sqlite/todos.rs).
+    let visible = format!(
+        "WITH visible(id) AS (SELECT t.id FROM todos t WHERE t.owner_id = {reader_id}
+         UNION ALL SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
+         WHERE u.department = '{department}' AND u.id <> {reader_id}
+           AND t.visibility = 'department' AND t.clearance_level <= {clearance})"
     );
     let select = format!(
-        "SELECT t.id, t.title, t.description, t.completed, t.visibility,
+        "{visible} SELECT t.id, t.title, t.description, t.completed, t.visibility,
         t.clearance_level, t.owner_id, u.username, u.department, t.created_at, t.updated_at
-    FROM todos t JOIN users u ON u.id = t.owner_id WHERE {filter} ORDER BY t.id DESC LIMIT 50 OFFSET 0"
+    FROM todos t JOIN users u ON u.id = t.owner_id
+    WHERE t.id IN (SELECT id FROM visible ORDER BY id DESC LIMIT 50 OFFSET 0)
+    ORDER BY t.id DESC"
     );
-    let count = format!("SELECT count(*) FROM todos t WHERE {filter}");
+    let count = format!("{visible} SELECT count(*) FROM visible");
     (count, select)
 }
 

@@ -34,6 +34,9 @@ CREATE TABLE todos (
 -- Serves "this owner's todos, newest first", with or without the completed filter.
 CREATE INDEX todos_owner_newest ON todos (owner_id, id DESC);
 CREATE INDEX todos_owner_completed_newest ON todos (owner_id, completed, id DESC);
+-- Serves department sharing: a colleague's shared todos within a clearance.
+CREATE INDEX todos_department_shared ON todos (owner_id, clearance_level, completed)
+    WHERE visibility = 'department';
 
 -- A login session: the family of refresh tokens one login started. Access
 -- tokens carry its id (`sid`) and stop working when it is revoked.

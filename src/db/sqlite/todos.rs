@@ -38,10 +38,10 @@ fn find_in(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Todo>> {
     .optional()
 }
 
-/// The `WHERE` clause of a listing and its parameters. With sharing, it is
-/// the union of the reader's own todos and their department's shared ones,
-/// each side served by an index.
-fn listing_filter(listing: &TodoListing) -> (String, Vec<Value>) {
+/// A query of the ids a listing shows, and its parameters. With sharing, it
+/// is the union of the reader's own todos and their department's shared
+/// ones, each side served by an index, so only ids are gathered and sorted.
+fn visible_ids(listing: &TodoListing) -> (String, Vec<Value>) {
     let mut values = vec![Value::Integer(listing.reader_id)];
     let completed = match listing.completed {
         Some(completed) => {
@@ -50,7 +50,7 @@ fn listing_filter(listing: &TodoListing) -> (String, Vec<Value>) {
         }
         None => "",
     };
-    let own = format!("t.owner_id = ?1{completed}");
+    let own = format!("SELECT t.id FROM todos t WHERE t.owner_id = ?1{completed}");
     let Some(reader) = &listing.shared_with else {
         return (own, values);
     };
@@ -58,28 +58,34 @@ fn listing_filter(listing: &TodoListing) -> (String, Vec<Value>) {
     values.push(Value::Text(reader.department.clone()));
     values.push(Value::Integer(reader.clearance_level.into()));
     let shared = format!(
-        "t.id IN (SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
-            WHERE u.department = ?{dept} AND u.id <> ?1 AND t.visibility = 'department'
-              AND t.clearance_level <= ?{}{completed})",
+        "SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
+         WHERE u.department = ?{dept} AND u.id <> ?1 AND t.visibility = 'department'
+           AND t.clearance_level <= ?{}{completed}",
         dept + 1
     );
-    (format!("({own}) OR {shared}"), values)
+    (format!("{own} UNION ALL {shared}"), values)
 }
 
 #[async_trait]
 impl TodoRepository for SqliteStore {
     async fn list(&self, listing: TodoListing, page: Page) -> Result<(Vec<Todo>, u64), RepoError> {
         self.read(move |c| {
-            let (filter, mut values) = listing_filter(&listing);
+            let (ids, mut values) = visible_ids(&listing);
             let total = c
-                .prepare_cached(&format!("SELECT count(*) FROM todos t WHERE {filter}"))?
+                .prepare_cached(&format!(
+                    "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"
+                ))?
                 .query_row(params_from_iter(values.iter()), count_column)?;
             let n = values.len();
             values.push(Value::Integer(page.limit.into()));
             values.push(Value::Integer(page.offset));
+            // Only the page's rows are read in full and joined.
             let todos = c
                 .prepare_cached(&format!(
-                    "{TODO_SELECT} WHERE {filter} ORDER BY t.id DESC LIMIT ?{} OFFSET ?{}",
+                    "WITH visible(id) AS ({ids})
+                     {TODO_SELECT} WHERE t.id IN
+                        (SELECT id FROM visible ORDER BY id DESC LIMIT ?{} OFFSET ?{})
+                     ORDER BY t.id DESC",
                     n + 1,
                     n + 2
                 ))?
