@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod todos;
 pub mod users;
 pub mod validation;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -73,6 +74,7 @@ pub fn build_app(state: AppState) -> Router {
     openapi::document_common_errors(&mut api);
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .merge(web::router())
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(

@@ -13,3 +13,4 @@ mod smoke;
 mod todos;
 mod tokens;
 mod users;
+mod web;
