@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Args;
@@ -10,7 +11,7 @@ use rand::RngCore;
 use secrecy::SecretString;
 
 use crate::auth::jwt::{MIN_SECRET_LEN, TokenLifetimes};
-use crate::db::DatabaseUrl;
+use crate::db::{DatabaseUrl, DbSettings};
 
 /// The environment variable that holds the JWT signing secret. It is read
 /// from the environment only, never from the command line, where other users
@@ -20,13 +21,30 @@ pub const JWT_SECRET_VAR: &str = "TODO_API_JWT_SECRET";
 /// Settings shared by every command that opens the database.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Where the data lives: `sqlite:PATH` (created if missing).
+    /// Where the data lives: `sqlite:PATH` (created if missing) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME` (an existing database).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:todo.db")]
     pub database_url: String,
 
     /// Seconds to wait for a database connection before answering 503.
     #[arg(long, env = "TODO_API_DB_TIMEOUT", default_value_t = DEFAULT_DB_TIMEOUT)]
     pub db_timeout: u64,
+
+    /// PostgreSQL connections kept by this instance, at most.
+    #[arg(long, env = "TODO_API_DB_POOL_SIZE", default_value_t = DEFAULT_DB_POOL_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_pool_size: u32,
+
+    /// Seconds that opening a PostgreSQL connection may take.
+    #[arg(long, env = "TODO_API_DB_CONNECT_TIMEOUT", default_value_t = DEFAULT_DB_CONNECT_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_connect_timeout: u64,
+
+    /// Seconds one PostgreSQL statement may run, lock waits included, before
+    /// the server cancels it (the request gets 503); 0 is no limit.
+    #[arg(long, env = "TODO_API_DB_STATEMENT_TIMEOUT",
+          default_value_t = DEFAULT_DB_STATEMENT_TIMEOUT)]
+    pub db_statement_timeout: u64,
 }
 
 /// Flags of `todo-api serve`.
@@ -72,32 +90,90 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "TODO_API_REQUEST_TIMEOUT", default_value_t = DEFAULT_REQUEST_TIMEOUT)]
     pub request_timeout: u64,
+
+    /// Seconds a client may take to send a request's headers (also the idle
+    /// time allowed between requests on a kept-alive connection).
+    #[arg(long, env = "TODO_API_HEADER_READ_TIMEOUT", default_value_t = DEFAULT_HEADER_READ_TIMEOUT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout: u64,
+
+    /// Connections served at once; further clients wait in the listen queue.
+    #[arg(long, env = "TODO_API_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds that requests in flight get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "TODO_API_SHUTDOWN_GRACE", default_value_t = DEFAULT_SHUTDOWN_GRACE)]
+    pub shutdown_grace: u64,
+
+    /// Serve Prometheus metrics at /metrics on the main address (no token needed).
+    #[arg(long, env = "TODO_API_METRICS")]
+    pub metrics: bool,
+
+    /// Serve /metrics on this separate address instead, e.g. 127.0.0.1:9100.
+    #[arg(long, env = "TODO_API_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Web origins allowed to call the API from a browser (CORS), comma
+    /// separated, e.g. https://app.example.com,http://localhost:3000. None by default.
+    #[arg(long, env = "TODO_API_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 const DEFAULT_DB_TIMEOUT: u64 = 5;
+const DEFAULT_DB_POOL_SIZE: u32 = 16;
+const DEFAULT_DB_CONNECT_TIMEOUT: u64 = 5;
+const DEFAULT_DB_STATEMENT_TIMEOUT: u64 = 5;
 const DEFAULT_ACCESS_TTL: u64 = 15 * 60;
 const DEFAULT_REFRESH_TTL: u64 = 7 * 24 * 3600;
 const DEFAULT_SESSION_LIFETIME: u64 = 30 * 24 * 3600;
 const DEFAULT_LEEWAY: u64 = 5;
 const DEFAULT_AUTH_RATE: u32 = 60;
 const DEFAULT_REQUEST_TIMEOUT: u64 = 30;
+const DEFAULT_HEADER_READ_TIMEOUT: u64 = 10;
+const DEFAULT_MAX_CONNECTIONS: u32 = 1024;
+const DEFAULT_SHUTDOWN_GRACE: u64 = 10;
 
 /// Everything the application needs to run, already checked.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: DatabaseUrl,
     pub db_timeout: Duration,
+    /// PostgreSQL only: connections per instance, and how long connecting
+    /// and one statement may take (zero: no statement limit).
+    pub db_pool_size: usize,
+    pub db_connect_timeout: Duration,
+    pub db_statement_timeout: Duration,
     pub jwt_secret: SecretString,
     pub tokens: TokenLifetimes,
     pub hash_concurrency: usize,
     /// Per client address and minute; 0 is no limit.
     pub auth_rate_limit: u32,
     pub request_timeout: Duration,
+    /// How long a client may take to send request headers, and to start
+    /// the next request on a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long requests in flight may still run after a shutdown signal.
+    pub shutdown_grace: Duration,
+    /// `/metrics` on the main address.
+    pub metrics: bool,
+    /// Origins allowed by CORS; empty: no CORS headers at all.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 impl DatabaseArgs {
     pub fn url(&self) -> Result<DatabaseUrl, String> {
         DatabaseUrl::parse(&self.database_url)
+    }
+
+    /// Carries the connection settings (not the URL) into `config`.
+    pub fn apply_to(&self, config: &mut Config) {
+        config.db_timeout = Duration::from_secs(self.db_timeout);
+        config.db_pool_size = usize::try_from(self.db_pool_size).unwrap_or(usize::MAX);
+        config.db_connect_timeout = Duration::from_secs(self.db_connect_timeout);
+        config.db_statement_timeout = Duration::from_secs(self.db_statement_timeout);
     }
 }
 
@@ -130,7 +206,7 @@ impl ServeArgs {
             }
         };
         let mut config = Config::with_defaults(self.database.url()?, jwt_secret);
-        config.db_timeout = Duration::from_secs(self.database.db_timeout);
+        self.database.apply_to(&mut config);
         config.tokens = TokenLifetimes {
             access: Duration::from_secs(self.access_token_ttl),
             refresh: Duration::from_secs(self.refresh_token_ttl),
@@ -142,6 +218,11 @@ impl ServeArgs {
         }
         config.auth_rate_limit = self.auth_rate_limit;
         config.request_timeout = Duration::from_secs(self.request_timeout);
+        config.header_read_timeout = Duration::from_secs(self.header_read_timeout);
+        config.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
+        config.shutdown_grace = Duration::from_secs(self.shutdown_grace);
+        config.metrics = self.metrics;
+        config.cors_origins = parse_origins(&self.cors_origins)?;
         Ok(config)
     }
 }
@@ -152,6 +233,9 @@ impl Config {
         Self {
             database_url,
             db_timeout: Duration::from_secs(DEFAULT_DB_TIMEOUT),
+            db_pool_size: DEFAULT_DB_POOL_SIZE as usize,
+            db_connect_timeout: Duration::from_secs(DEFAULT_DB_CONNECT_TIMEOUT),
+            db_statement_timeout: Duration::from_secs(DEFAULT_DB_STATEMENT_TIMEOUT),
             jwt_secret,
             tokens: TokenLifetimes {
                 access: Duration::from_secs(DEFAULT_ACCESS_TTL),
@@ -162,8 +246,51 @@ impl Config {
             hash_concurrency: num_cpus::get().max(1),
             auth_rate_limit: DEFAULT_AUTH_RATE,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT),
+            header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT),
+            max_connections: DEFAULT_MAX_CONNECTIONS as usize,
+            shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE),
+            metrics: false,
+            cors_origins: Vec::new(),
         }
     }
+
+    /// What [`crate::db::Database::connect`] needs besides the URL.
+    pub fn db_settings(&self) -> DbSettings {
+        DbSettings {
+            acquire_timeout: self.db_timeout,
+            pool_size: self.db_pool_size,
+            connect_timeout: self.db_connect_timeout,
+            statement_timeout: self.db_statement_timeout,
+        }
+    }
+}
+
+/// Checks CORS origins: each `http://` or `https://` with a host, an
+/// optional port and nothing after it, exactly as browsers send `Origin`.
+pub fn parse_origins(origins: &[String]) -> Result<Vec<HeaderValue>, String> {
+    origins
+        .iter()
+        .map(|origin| origin.trim())
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let valid = host.is_some_and(|host| {
+                !host.is_empty()
+                    && host.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                    })
+            });
+            if !valid {
+                return Err(format!(
+                    "the CORS origin {origin:?} is not an origin; write it as the browser \
+                     sends it, e.g. https://app.example.com or http://localhost:3000"
+                ));
+            }
+            HeaderValue::from_str(origin).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// A fresh random signing secret, for runs whose tokens need not outlive them.

@@ -1,24 +1,33 @@
 //! todo-api: a multi-user Todo service with OAuth2 password login, JWTs,
-//! role-, scope- and attribute-based access, on SQLite.
+//! role-, scope- and attribute-based access, on SQLite or PostgreSQL.
 
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod server;
+pub mod telemetry;
 pub mod todos;
 pub mod users;
 pub mod validation;
 pub mod web;
 
+pub use server::{ServeOptions, serve_with};
+
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::map_response;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::routing::get;
 use axum::{Json, Router};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -42,6 +51,7 @@ pub struct AppState {
     pub passwords: Arc<PasswordHasher>,
     pub tokens: Arc<TokenKeys>,
     pub config: Arc<Config>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -49,7 +59,7 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, String> {
         let tokens =
             TokenKeys::new(&config.jwt_secret, config.tokens).map_err(|e| e.to_string())?;
-        let db = Database::connect(&config.database_url, config.db_timeout)
+        let db = Database::connect(&config.database_url, &config.db_settings())
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let passwords = PasswordHasher::new(config.hash_concurrency).map_err(|e| e.to_string())?;
@@ -58,6 +68,7 @@ impl AppState {
             passwords: Arc::new(passwords),
             tokens: Arc::new(tokens),
             config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::new()),
         })
     }
 }
@@ -70,9 +81,10 @@ pub fn build_app(state: AppState) -> Router {
         .merge(users::router::router())
         .merge(todos::router::router())
         .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .split_for_parts();
     openapi::document_common_errors(&mut api);
-    router
+    let router = router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .merge(web::router())
         .fallback(|| async { AppError::NotFound })
@@ -89,24 +101,78 @@ pub fn build_app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
+        ));
+    with_operations(router, state)
+}
+
+/// The operational layers around the application: `/metrics` (when
+/// enabled), CORS (when origins are configured), request metrics, one log
+/// line per request and the request id.
+fn with_operations(router: Router<AppState>, state: AppState) -> Router {
+    let router = if state.config.metrics {
+        router.route("/metrics", get(metrics::exposition))
+    } else {
+        router
+    };
+    let router = if state.config.cors_origins.is_empty() {
+        router
+    } else {
+        router.layer(cors(&state.config.cors_origins))
+    };
+    router
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_request(())
+                .on_response(telemetry::log_response)
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(telemetry::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(
+            telemetry::REQUEST_ID,
+            MakeRequestUuid,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn(telemetry::sanitize_request_id))
         .with_state(state)
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, giving handlers
-/// the peer address (the per-address rate limit needs it).
+/// Browsers on `origins` may call the API with a bearer token.
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            telemetry::REQUEST_ID,
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-total-count"),
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            telemetry::REQUEST_ID,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Serves `app` on `listener` with the default [`ServeOptions`] until
+/// `shutdown` completes, giving handlers the peer address (the per-address
+/// rate limit needs it). See [`serve_with`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    server::serve_with(listener, app, shutdown, server::ServeOptions::default()).await
 }
 
 /// 200 while the database answers.
@@ -116,4 +182,14 @@ pub async fn serve(
 async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     state.db.ping().await?;
     Ok(Json(serde_json::json!({"status": "ok"})))
+}
+
+/// 200 when the service can take traffic: the database answers and has
+/// every migration of this build.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Object, example = json!({"status": "ready"})),
+        (status = 503, description = "The database does not answer or is not migrated", body = error::ErrorBody)))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    state.db.ready().await?;
+    Ok(Json(serde_json::json!({"status": "ready"})))
 }

@@ -1,19 +1,18 @@
 //! The `todo-api` command: serve, create-user, migrate.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 use todo_api::auth::schemas::RegisterRequest;
 use todo_api::config::{Config, DatabaseArgs, JWT_SECRET_VAR, ServeArgs, random_secret};
 use todo_api::db::Database;
 use todo_api::error::AppError;
+use todo_api::telemetry::{self, LogFormat};
 use todo_api::users::Role;
-use todo_api::{AppState, auth, build_app, users};
+use todo_api::{AppState, ServeOptions, auth, build_app, metrics, users};
 
 /// The environment variable `create-user` reads the password from, when set.
 const PASSWORD_VAR: &str = "TODO_API_PASSWORD";
@@ -23,6 +22,17 @@ const PASSWORD_VAR: &str = "TODO_API_PASSWORD";
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// How to write log lines: `text` for people, `json` for log collectors.
+    /// The level comes from RUST_LOG (default: info).
+    #[arg(
+        long,
+        global = true,
+        env = "TODO_API_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -53,13 +63,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
-        )
-        .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::CreateUser {
             username,
@@ -81,19 +87,38 @@ async fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let bind = args.bind;
+    let metrics_bind = args.metrics_bind;
     let demo = args.demo;
     let config = args.into_config(std::env::var(JWT_SECRET_VAR).ok())?;
+    let options = ServeOptions::from_config(&config);
     let state = AppState::new(config).await?;
     if demo && users::service::seed_demo(&state).await.map_err(describe)? {
-        tracing::warn!("seeded the demo users alice/wonderland and admin/secret");
+        tracing::warn!("seeded the demo users alice and admin (their passwords are in the README)");
     }
     let listener = TcpListener::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    tracing::info!("listening on http://{bind}");
-    todo_api::serve(listener, build_app(state), shutdown_signal())
+    if let Some(metrics_bind) = metrics_bind {
+        let metrics_listener = TcpListener::bind(metrics_bind)
+            .await
+            .map_err(|e| format!("cannot listen on {metrics_bind} for metrics: {e}"))?;
+        let address = metrics_listener.local_addr().unwrap_or(metrics_bind);
+        tracing::info!("metrics on http://{address}/metrics");
+        // Ends with the process; scrapes need no graceful shutdown.
+        tokio::spawn(todo_api::serve_with(
+            metrics_listener,
+            metrics::router(state.clone()),
+            std::future::pending(),
+            options,
+        ));
+    }
+    let address = listener.local_addr().unwrap_or(bind);
+    tracing::info!("listening on http://{address}");
+    todo_api::serve_with(listener, build_app(state), shutdown_signal(), options)
         .await
-        .map_err(|e| format!("server error: {e}"))
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn create_user(
@@ -130,8 +155,9 @@ async fn create_user(
 }
 
 async fn migrate(database: DatabaseArgs) -> Result<(), String> {
-    let url = database.url()?;
-    Database::connect(&url, Duration::from_secs(database.db_timeout))
+    let mut config = Config::with_defaults(database.url()?, SecretString::from(random_secret()));
+    database.apply_to(&mut config);
+    Database::connect(&config.database_url, &config.db_settings())
         .await
         .map_err(|e| format!("cannot migrate the database: {e}"))?;
     println!("the database is up to date");
@@ -141,7 +167,7 @@ async fn migrate(database: DatabaseArgs) -> Result<(), String> {
 /// State for a one-off command: no tokens are signed, so the key is random.
 async fn cli_state(database: DatabaseArgs) -> Result<AppState, String> {
     let mut config = Config::with_defaults(database.url()?, SecretString::from(random_secret()));
-    config.db_timeout = Duration::from_secs(database.db_timeout);
+    database.apply_to(&mut config);
     AppState::new(config).await
 }
 

@@ -44,6 +44,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             .authenticate(claims.uid, &claims.sub, &claims.sid, unix_now())
             .await?
             .ok_or(invalid)?;
+        crate::telemetry::record_user(&user.username);
         let granted = Scopes::from_known(claims.scopes.iter().map(String::as_str));
         Ok(Self {
             scopes: granted.intersection(user.scopes),

@@ -8,6 +8,7 @@ use super::repository::{NewSession, Rotation, RotationOutcome};
 use super::schemas::{NewAccount, TokenInfo, TokenResponse};
 use crate::AppState;
 use crate::error::{AppError, AuthFailure};
+use crate::metrics::LoginOutcome;
 use crate::users::repository::NewUser;
 use crate::users::{Role, Scopes, User};
 use crate::validation::{self, PASSWORD_MAX_CHARS};
@@ -95,8 +96,17 @@ pub async fn login(
     password: SecretString,
     requested_scope: Option<&str>,
 ) -> Result<TokenResponse, AppError> {
-    let user = authenticate(state, username, password).await?;
+    let user = match authenticate(state, username, password).await {
+        Ok(user) => user,
+        Err(error) => {
+            if matches!(error, AppError::Unauthorized(_)) {
+                state.metrics.login(LoginOutcome::Failure);
+            }
+            return Err(error);
+        }
+    };
     if user.disabled {
+        state.metrics.login(LoginOutcome::Disabled);
         tracing::info!(user = %user.username, "login refused: account disabled");
         return Err(AppError::ForbiddenWith("Account disabled"));
     }
@@ -114,6 +124,7 @@ pub async fn login(
         refresh_expires_at: unix_after(now, state.tokens.lifetimes().refresh),
     };
     state.db.sessions.create(session.clone(), now).await?;
+    state.metrics.login(LoginOutcome::Success);
     tracing::info!(user = %user.username, "login succeeded");
     let subject = TokenSubject {
         user: &user,
@@ -220,6 +231,7 @@ pub async fn refresh(
             token_response(state, &subject, &next_jti, now, session_expires_at)
         }
         RotationOutcome::Reused => {
+            state.metrics.refresh_token_reused();
             tracing::warn!(user = %claims.sub.escape_debug(), session = %claims.sid,
                 "refresh token reused: session revoked");
             Err(invalid())

@@ -1,6 +1,7 @@
 //! Storage backends behind the domain repositories; the choice of backend
 //! is made here, from the database URL, and nowhere else.
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use crate::users::repository::UserRepository;
 /// What can go wrong in a repository, in terms the services understand.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
-    /// No connection could be had in time, or the database is locked.
+    /// No connection could be had in time, the database is locked, or a
+    /// statement ran past its timeout: worth trying again later.
     #[error("database unavailable")]
     Unavailable,
     /// A unique constraint refused the write.
@@ -46,19 +48,57 @@ pub struct Database {
 #[async_trait::async_trait]
 pub trait HealthCheck: Send + Sync {
     async fn ping(&self) -> Result<(), RepoError>;
+
+    /// Ready for traffic: the database answers and its schema has every
+    /// migration this build knows.
+    async fn ready(&self) -> Result<(), RepoError> {
+        self.ping().await
+    }
+
+    /// The connection pools, for the metrics.
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
+}
+
+/// Connections of one database pool, as the pool sees them now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Which pool, e.g. `reader` or `writer`.
+    pub pool: &'static str,
+    pub in_use: u32,
+    pub idle: u32,
 }
 
 /// Where the data lives, parsed from the database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     Sqlite(std::path::PathBuf),
+    /// A PostgreSQL server; the password, if any, is redacted from `Debug`.
+    Postgres(Box<tokio_postgres::Config>),
+}
+
+/// How the service uses its database connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbSettings {
+    /// How long a request waits for a free connection before the
+    /// repository answers [`RepoError::Unavailable`].
+    pub acquire_timeout: Duration,
+    /// Connections kept by one instance (PostgreSQL).
+    pub pool_size: usize,
+    /// How long opening a connection may take (PostgreSQL).
+    pub connect_timeout: Duration,
+    /// How long one statement may run, waits for locks included, before the
+    /// server cancels it; zero is no limit (PostgreSQL).
+    pub statement_timeout: Duration,
 }
 
 impl DatabaseUrl {
-    /// Accepts `sqlite:PATH`, `sqlite://PATH` or a bare file path.
+    /// Accepts `postgres://…` or `postgresql://…` (a PostgreSQL server),
+    /// `sqlite:PATH`, `sqlite://PATH` or a bare file path.
     pub fn parse(url: &str) -> Result<Self, String> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            return Err("PostgreSQL is not supported by this build; use a SQLite file".into());
+            return postgres::parse_url(url).map(|config| Self::Postgres(Box::new(config)));
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -75,10 +115,20 @@ impl DatabaseUrl {
 
 impl Database {
     /// Opens (creating if needed) and migrates the database at `url`.
-    pub async fn connect(url: &DatabaseUrl, acquire_timeout: Duration) -> Result<Self, RepoError> {
+    pub async fn connect(url: &DatabaseUrl, settings: &DbSettings) -> Result<Self, RepoError> {
         match url {
+            DatabaseUrl::Postgres(config) => {
+                let store = Arc::new(postgres::PgStore::open((**config).clone(), settings).await?);
+                Ok(Self {
+                    users: store.clone(),
+                    todos: store.clone(),
+                    sessions: store.clone(),
+                    health: store,
+                })
+            }
             DatabaseUrl::Sqlite(path) => {
                 let path = path.clone();
+                let acquire_timeout = settings.acquire_timeout;
                 let store = tokio::task::spawn_blocking(move || {
                     sqlite::SqliteStore::open(&path, acquire_timeout)
                 })
@@ -97,6 +147,15 @@ impl Database {
 
     pub async fn ping(&self) -> Result<(), RepoError> {
         self.health.ping().await
+    }
+
+    /// See [`HealthCheck::ready`].
+    pub async fn ready(&self) -> Result<(), RepoError> {
+        self.health.ready().await
+    }
+
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        self.health.pool_stats()
     }
 }
 
@@ -117,5 +176,27 @@ mod tests {
     #[test]
     fn an_in_memory_database_is_refused() {
         assert!(DatabaseUrl::parse("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn postgres_urls_name_a_server_and_never_show_the_password() {
+        for url in [
+            "postgres://todo:hunter2@db.example:6543/todo",
+            "postgresql://todo:hunter2@db.example:6543/todo",
+        ] {
+            let parsed = DatabaseUrl::parse(url).expect("a PostgreSQL URL");
+            let DatabaseUrl::Postgres(config) = &parsed else {
+                panic!("not PostgreSQL: {parsed:?}");
+            };
+            assert_eq!(config.get_dbname(), Some("todo"));
+            assert_eq!(config.get_ports(), [6543]);
+            assert!(!format!("{parsed:?}").contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn a_malformed_postgres_url_is_refused_without_echoing_it() {
+        let error = DatabaseUrl::parse("postgres://todo:hunter2@db:notaport/todo").unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

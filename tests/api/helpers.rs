@@ -1,6 +1,13 @@
 //! A real server on a random port with its own temporary database, and one
 //! helper per endpoint.
+//!
+//! The backend comes from [`TEST_DATABASE_URL`]: unset, every test gets a
+//! SQLite file in a temporary directory; set to the URL of a PostgreSQL
+//! server (`postgres://postgres@127.0.0.1:PORT/postgres`), every test gets a
+//! database of its own created there, so tests stay independent and may
+//! run in parallel. `.ci/postgres.sh` runs the suite that way.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
@@ -16,11 +23,96 @@ pub const JWT_SECRET: &str = "integration-tests-secret-that-is-long-enough";
 /// A password that passes every registration rule.
 pub const PASSWORD: &str = "correct horse battery";
 
+/// The environment variable that names the PostgreSQL server to test on.
+pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
+
+/// The storage backend the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backend of this run, from [`TEST_DATABASE_URL`].
+pub fn backend() -> Backend {
+    match postgres_server() {
+        Some(_) => Backend::Postgres,
+        None => Backend::Sqlite,
+    }
+}
+
+/// Whether this run tests PostgreSQL.
+pub fn on_postgres() -> bool {
+    backend() == Backend::Postgres
+}
+
+fn postgres_server() -> Option<String> {
+    std::env::var(TEST_DATABASE_URL)
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// One test's own empty database, kept while an app that uses it lives.
+/// On PostgreSQL it is a fresh database on the test server, left for the
+/// server's owner to drop (`.ci/postgres.sh` throws the whole cluster away).
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    _dir: Option<TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        let Some(server) = postgres_server() else {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            return Self {
+                url: DatabaseUrl::Sqlite(dir.path().join("todo.db")),
+                _dir: Some(dir),
+            };
+        };
+        let mut config: tokio_postgres::Config = server
+            .parse()
+            .unwrap_or_else(|e| panic!("{TEST_DATABASE_URL} is not a PostgreSQL URL: {e}"));
+        let name = format!("todo_api_test_{}", uuid::Uuid::new_v4().simple());
+        {
+            let (admin, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("cannot reach the {TEST_DATABASE_URL} server: {e}"));
+            let connection = tokio::spawn(connection);
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("CREATE DATABASE");
+            drop(admin);
+            let _ = connection.await;
+        }
+        config.dbname(&name);
+        Self {
+            url: DatabaseUrl::Postgres(Box::new(config)),
+            _dir: None,
+        }
+    }
+
+    /// An outside connection to the database, for what a test must do
+    /// behind the service's back (PostgreSQL only).
+    pub async fn postgres_client(&self) -> tokio_postgres::Client {
+        let DatabaseUrl::Postgres(config) = &self.url else {
+            panic!("not a PostgreSQL database");
+        };
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(connection);
+        client
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub state: AppState,
-    _dir: TempDir,
+    pub db: Arc<TestDatabase>,
 }
 
 /// A server on an empty database.
@@ -30,9 +122,29 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server whose configuration `adjust` may change first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = DatabaseUrl::Sqlite(dir.path().join("todo.db"));
-    let mut config = Config::with_defaults(url, SecretString::from(JWT_SECRET));
+    spawn_on(Arc::new(TestDatabase::new().await), adjust).await
+}
+
+/// Two instances of the service on one database, as behind a load balancer.
+pub async fn spawn_pair() -> (TestApp, TestApp) {
+    let db = Arc::new(TestDatabase::new().await);
+    let a = spawn_on(db.clone(), |_| {}).await;
+    let b = spawn_on(db, |_| {}).await;
+    (a, b)
+}
+
+/// Two instances on one database seeded with the demo users.
+pub async fn spawn_demo_pair() -> (TestApp, TestApp) {
+    let (a, b) = spawn_pair().await;
+    users::service::seed_demo(&a.state)
+        .await
+        .expect("demo users");
+    (a, b)
+}
+
+/// A server on `db`, whose configuration `adjust` may change first.
+pub async fn spawn_on(db: Arc<TestDatabase>, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config::with_defaults(db.url.clone(), SecretString::from(JWT_SECRET));
     config.tokens.leeway = Duration::ZERO;
     // Tests log in far more often than people; the limit has its own test.
     config.auth_rate_limit = 10_000;
@@ -43,7 +155,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expect("a free port");
     let addr = listener.local_addr().expect("local address");
     let app = build_app(state.clone());
-    tokio::spawn(todo_api::serve(listener, app, std::future::pending()));
+    let options = todo_api::ServeOptions::from_config(&state.config);
+    tokio::spawn(todo_api::serve_with(
+        listener,
+        app,
+        std::future::pending(),
+        options,
+    ));
     TestApp {
         base: format!("http://{addr}"),
         client: Client::builder()
@@ -51,7 +169,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
             .build()
             .expect("http client"),
         state,
-        _dir: dir,
+        db,
     }
 }
 
@@ -62,6 +180,28 @@ pub async fn spawn_demo_app() -> TestApp {
         .await
         .expect("demo users");
     app
+}
+
+/// Writes to `users` held back by an outside connection while reads go on:
+/// SQLite's database-wide write lock, or PostgreSQL's `EXCLUSIVE` lock on
+/// the table (which lets `SELECT` through).
+pub enum WriteLock {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+impl WriteLock {
+    pub async fn release(self) {
+        match self {
+            Self::Sqlite(connection) => connection
+                .execute_batch("ROLLBACK")
+                .expect("release the write lock"),
+            Self::Postgres(client) => client
+                .batch_execute("ROLLBACK")
+                .await
+                .expect("release the lock"),
+        }
+    }
 }
 
 /// A response read whole: status, headers and body.
@@ -109,6 +249,26 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Takes a [`WriteLock`] on this app's database.
+    pub async fn lock_writes(&self) -> WriteLock {
+        match &self.db.url {
+            DatabaseUrl::Sqlite(path) => {
+                let lock = rusqlite::Connection::open(path).expect("open the database");
+                lock.execute_batch("BEGIN IMMEDIATE")
+                    .expect("take the write lock");
+                WriteLock::Sqlite(lock)
+            }
+            DatabaseUrl::Postgres(_) => {
+                let client = self.db.postgres_client().await;
+                client
+                    .batch_execute("BEGIN; LOCK TABLE users IN EXCLUSIVE MODE")
+                    .await
+                    .expect("lock the users table");
+                WriteLock::Postgres(client)
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

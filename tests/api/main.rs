@@ -3,11 +3,14 @@
 //! fresh database and talks HTTP to it.
 
 mod auth;
+mod backends;
 #[allow(dead_code)]
 mod helpers;
 mod input;
+mod instances;
 mod lifecycle;
 mod openapi;
+mod ops;
 mod sharing;
 mod smoke;
 mod todos;

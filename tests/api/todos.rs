@@ -35,6 +35,11 @@ fn timestamp(value: &Value) -> OffsetDateTime {
     let parsed = OffsetDateTime::parse(text, &Rfc3339)
         .unwrap_or_else(|e| panic!("not RFC 3339 ({e}): {text}"));
     assert_eq!(parsed.offset(), time::UtcOffset::UTC, "not UTC: {text}");
+    // Every backend writes one shape: microseconds and a trailing `Z`.
+    assert!(
+        text.len() == 27 && text.as_bytes()[19] == b'.' && text.ends_with('Z'),
+        "not YYYY-MM-DDTHH:MM:SS.ffffffZ: {text}"
+    );
     parsed
 }
 

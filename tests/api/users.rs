@@ -594,19 +594,14 @@ async fn two_admins_both_authorized_before_either_demotion_is_written_get_one_20
     let alice = app.alice_token().await;
     let promote = patch_user(&app, &admin, 1, json!({"role": "admin"})).await;
     assert_eq!(promote.status, StatusCode::OK, "{}", promote.text);
-    let path = match &app.state.config.database_url {
-        todo_api::db::DatabaseUrl::Sqlite(path) => path.clone(),
-    };
 
-    let lock = rusqlite::Connection::open(&path).expect("open the database");
-    lock.execute_batch("BEGIN IMMEDIATE")
-        .expect("take the write lock");
+    let lock = app.lock_writes().await;
     let release = async {
-        // Readers still work under WAL, so both requests get past their
-        // authorization and queue for the write.
+        // Reads still work (SQLite's WAL, PostgreSQL's EXCLUSIVE table
+        // lock), so both requests get past their authorization and queue
+        // for the write.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        lock.execute_batch("ROLLBACK")
-            .expect("release the write lock");
+        lock.release().await;
     };
     let (a, b, ()) = tokio::join!(
         patch_user(&app, &admin, 1, json!({"role": "user"})),

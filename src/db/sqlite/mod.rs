@@ -12,7 +12,7 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
-use super::{HealthCheck, RepoError};
+use super::{HealthCheck, PoolStats, RepoError};
 
 mod embedded {
     refinery::embed_migrations!("migrations/sqlite");
@@ -129,6 +129,47 @@ impl HealthCheck for SqliteStore {
     async fn ping(&self) -> Result<(), RepoError> {
         self.read(|c| c.query_row("SELECT 1", [], |_| Ok(()))).await
     }
+
+    async fn ready(&self) -> Result<(), RepoError> {
+        let expected = latest_migration();
+        let applied: Option<i64> = self
+            .read(|c| {
+                c.query_row(
+                    "SELECT MAX(version) FROM refinery_schema_history",
+                    [],
+                    |row| row.get(0),
+                )
+            })
+            .await?;
+        match applied {
+            Some(version) if version >= expected => Ok(()),
+            _ => Err(RepoError::Unavailable),
+        }
+    }
+
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        [("reader", &self.readers), ("writer", &self.writer)]
+            .into_iter()
+            .map(|(pool, connections)| {
+                let state = connections.state();
+                PoolStats {
+                    pool,
+                    in_use: state.connections.saturating_sub(state.idle_connections),
+                    idle: state.idle_connections,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The version of the newest migration built into this binary.
+fn latest_migration() -> i64 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
 }
 
 /// The current time as stored: RFC 3339, UTC, microseconds.

@@ -1,0 +1,267 @@
+//! Sessions, refresh tokens and failed-login counters in PostgreSQL.
+//! Failed logins are counted per SHA-256 of the name's bytes: a name as
+//! typed may be longer than an index key or hold NUL, which `text` refuses.
+
+use async_trait::async_trait;
+
+use super::PgStore;
+use super::users::{USER_COLUMNS, user_at};
+use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
+use crate::db::RepoError;
+use crate::users::{Scopes, User};
+
+fn requested_scopes(stored: Option<String>) -> Result<Option<Scopes>, RepoError> {
+    stored
+        .map(|s| s.parse().map_err(RepoError::Internal))
+        .transpose()
+}
+
+#[async_trait]
+impl SessionRepository for PgStore {
+    async fn create(&self, session: NewSession, now_secs: i64) -> Result<(), RepoError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO sessions (id, user_id, scopes, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .await?;
+        tx.execute(
+            &statement,
+            &[
+                &session.id,
+                &session.user_id,
+                &session.requested.map(|s| s.to_string()),
+                &session.expires_at,
+            ],
+        )
+        .await?;
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3)",
+            )
+            .await?;
+        tx.execute(
+            &statement,
+            &[
+                &session.refresh_jti,
+                &session.id,
+                &session.refresh_expires_at,
+            ],
+        )
+        .await?;
+        // Old, finished sessions are of no use to anyone.
+        let statement = tx
+            .prepare_cached("DELETE FROM sessions WHERE user_id = $1 AND expires_at < $2")
+            .await?;
+        tx.execute(&statement, &[&session.user_id, &now_secs])
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn authenticate(
+        &self,
+        user_id: i64,
+        username: &str,
+        session_id: &str,
+        now_secs: i64,
+    ) -> Result<Option<User>, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users
+                 WHERE id = $1 AND username = $2 AND NOT disabled
+                   AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.user_id = users.id
+                               AND s.revoked_at IS NULL AND s.expires_at > $4)"
+            ))
+            .await?;
+        client
+            .query_opt(&statement, &[&user_id, &username, &session_id, &now_secs])
+            .await?
+            .map(|row| user_at(&row, 0))
+            .transpose()
+    }
+
+    async fn rotate(&self, rotation: Rotation) -> Result<RotationOutcome, RepoError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Spend the token in one statement, only if it is live and so is its
+        // session. Concurrent spends of one token queue on its row; after
+        // the first commits, the others find `used_at` set and spend nothing.
+        let statement = tx
+            .prepare_cached(
+                "UPDATE refresh_tokens r SET used_at = now()
+                 FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE r.jti = $1 AND r.used_at IS NULL AND r.expires_at > $3
+                   AND s.id = r.session_id AND s.user_id = $2
+                   AND s.revoked_at IS NULL AND s.expires_at > $3 AND NOT u.disabled
+                 RETURNING r.session_id",
+            )
+            .await?;
+        let spent = tx
+            .query_opt(
+                &statement,
+                &[&rotation.spent_jti, &rotation.user_id, &rotation.now],
+            )
+            .await?;
+        let Some(spent) = spent else {
+            // Nothing spent: tell a reused token (which revokes its
+            // session, in this transaction) from an invalid one.
+            let statement = tx
+                .prepare_cached(
+                    "SELECT r.session_id, r.used_at IS NOT NULL FROM refresh_tokens r
+                     JOIN sessions s ON s.id = r.session_id
+                     WHERE r.jti = $1 AND s.user_id = $2",
+                )
+                .await?;
+            let token = tx
+                .query_opt(&statement, &[&rotation.spent_jti, &rotation.user_id])
+                .await?;
+            let Some(token) = token else {
+                return Ok(RotationOutcome::Invalid);
+            };
+            let (session_id, used): (String, bool) = (token.try_get(0)?, token.try_get(1)?);
+            if !used {
+                return Ok(RotationOutcome::Invalid);
+            }
+            let statement = tx
+                .prepare_cached(
+                    "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .await?;
+            tx.execute(&statement, &[&session_id]).await?;
+            tx.commit().await?;
+            return Ok(RotationOutcome::Reused);
+        };
+        let session_id: String = spent.try_get(0)?;
+        let statement = tx
+            .prepare_cached(&format!(
+                "SELECT s.scopes, s.expires_at, {USER_COLUMNS} FROM sessions s
+                 JOIN users ON users.id = s.user_id
+                 WHERE s.id = $1"
+            ))
+            .await?;
+        let live = tx.query_one(&statement, &[&session_id]).await?;
+        let requested: Option<String> = live.try_get(0)?;
+        let session_expires_at: i64 = live.try_get(1)?;
+        let user = user_at(&live, 2)?;
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3)",
+            )
+            .await?;
+        tx.execute(
+            &statement,
+            &[&rotation.next_jti, &session_id, &rotation.next_expires_at],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RotationOutcome::Rotated {
+            user,
+            requested: requested_scopes(requested)?,
+            session_id,
+            session_expires_at,
+        })
+    }
+
+    async fn revoke(&self, user_id: i64, session_id: &str) -> Result<bool, RepoError> {
+        let client = self.client().await?;
+        // True whenever the session is theirs, revoked before or not.
+        let statement = client
+            .prepare_cached(
+                "UPDATE sessions SET revoked_at = coalesce(revoked_at, now())
+                 WHERE id = $1 AND user_id = $2",
+            )
+            .await?;
+        Ok(client.execute(&statement, &[&session_id, &user_id]).await? > 0)
+    }
+
+    async fn revoke_all(&self, user_id: i64) -> Result<(), RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .await?;
+        client.execute(&statement, &[&user_id]).await?;
+        Ok(())
+    }
+
+    async fn change_password(&self, user_id: i64, password_hash: String) -> Result<(), RepoError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let statement = tx
+            .prepare_cached("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .await?;
+        tx.execute(&statement, &[&user_id, &password_hash]).await?;
+        let statement = tx
+            .prepare_cached(
+                "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .await?;
+        tx.execute(&statement, &[&user_id]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn blocked_until(&self, username_key: &str) -> Result<Option<i64>, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT blocked_until FROM login_failures WHERE username_key = sha256($1)",
+            )
+            .await?;
+        client
+            .query_opt(&statement, &[&username_key.as_bytes()])
+            .await?
+            .map(|row| row.try_get(0).map_err(RepoError::from))
+            .transpose()
+    }
+
+    async fn record_failure(
+        &self,
+        username_key: &str,
+        now_ms: i64,
+        block_for: fn(u32) -> i64,
+    ) -> Result<u32, RepoError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The upsert locks the row until commit: concurrent failures for
+        // one name are counted one after the other.
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO login_failures AS f (username_key, failures, blocked_until)
+                 VALUES (sha256($1), 1, 0)
+                 ON CONFLICT (username_key) DO UPDATE SET failures = f.failures + 1
+                 RETURNING f.failures",
+            )
+            .await?;
+        let key = username_key.as_bytes();
+        let failures: i32 = tx.query_one(&statement, &[&key]).await?.try_get(0)?;
+        let failures = u32::try_from(failures).unwrap_or(0);
+        let statement = tx
+            .prepare_cached(
+                "UPDATE login_failures SET blocked_until = $2 WHERE username_key = sha256($1)",
+            )
+            .await?;
+        tx.execute(
+            &statement,
+            &[&key, &now_ms.saturating_add(block_for(failures))],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(failures)
+    }
+
+    async fn clear_failures(&self, username_key: &str) -> Result<(), RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("DELETE FROM login_failures WHERE username_key = sha256($1)")
+            .await?;
+        client
+            .execute(&statement, &[&username_key.as_bytes()])
+            .await?;
+        Ok(())
+    }
+}
