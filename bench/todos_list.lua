@@ -1,0 +1,7 @@
+-- Scenarios 1 and 8 (and the floor): GET /api/todos with a bearer token; the
+-- seeded user owns exactly 20 todos, so every answer holds 20.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
+
+wrk.method = "GET"
+wrk.path = "/api/todos"
+wrk.headers["Authorization"] = "Bearer " .. bench.env("BENCH_TOKEN")
