@@ -23,11 +23,19 @@ mod embedded {
 /// (only a power loss can take the last ones back).
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
-    PRAGMA foreign_keys = ON;
-    PRAGMA busy_timeout = 5000;";
+    PRAGMA foreign_keys = ON;";
 
-/// Read connections kept open.
-const READERS: u32 = 8;
+/// How long a writer waits for a lock held elsewhere (another process, a
+/// checkpoint). Readers run on the async workers and must not stall them:
+/// in WAL mode they wait only in rare moments, and briefly.
+const WRITER_BUSY_MS: u32 = 5000;
+const READER_BUSY_MS: u32 = 250;
+
+/// Read connections kept open: enough that every runtime worker thread has
+/// one, since reads run on the worker itself.
+fn readers() -> u32 {
+    u32::try_from(num_cpus::get()).map_or(8, |cores| cores.max(8))
+}
 
 /// A SQLite database file.
 pub struct SqliteStore {
@@ -40,16 +48,18 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens the file, creating and migrating it as needed. Blocking.
     pub fn open(path: &Path, acquire_timeout: Duration) -> Result<Self, RepoError> {
-        let pool = |size| {
-            let manager = SqliteConnectionManager::file(path)
-                .with_init(|connection| connection.execute_batch(PRAGMAS));
+        let pool = |size, busy_ms: u32| {
+            let manager = SqliteConnectionManager::file(path).with_init(move |connection| {
+                connection.execute_batch(PRAGMAS)?;
+                connection.busy_timeout(Duration::from_millis(busy_ms.into()))
+            });
             Pool::builder()
                 .max_size(size)
                 .connection_timeout(acquire_timeout)
                 .build(manager)
                 .map_err(|e| RepoError::Internal(e.to_string()))
         };
-        let writer = pool(1)?;
+        let writer = pool(1, WRITER_BUSY_MS)?;
         {
             let mut connection = writer.get().map_err(|_| RepoError::Unavailable)?;
             embedded::migrations::runner()
@@ -57,23 +67,22 @@ impl SqliteStore {
                 .map_err(|e| RepoError::Internal(format!("migration failed: {e}")))?;
         }
         Ok(Self {
-            readers: pool(READERS)?,
+            readers: pool(readers(), READER_BUSY_MS)?,
             writer,
         })
     }
 
-    /// Runs `query` on a read connection.
+    /// Runs `query` on a read connection, in place. Reads are short and
+    /// indexed, and in WAL mode they never wait for the writer, so handing
+    /// them to the blocking pool would cost more (two thread switches) than
+    /// the query itself.
     async fn read<T, F>(&self, query: F) -> Result<T, RepoError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let pool = self.readers.clone();
-        blocking(move || {
-            let connection = checkout(&pool)?;
-            query(&connection).map_err(RepoError::from)
-        })
-        .await
+        let connection = checkout(&self.readers)?;
+        query(&connection).map_err(RepoError::from)
     }
 
     /// Runs `work` in an immediate transaction on the writer connection and
