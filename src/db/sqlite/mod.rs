@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use super::{HealthCheck, PoolStats, RepoError};
@@ -51,10 +52,17 @@ impl SqliteStore {
         let pool = |size, busy_ms: u32| {
             let manager = SqliteConnectionManager::file(path).with_init(move |connection| {
                 connection.execute_batch(PRAGMAS)?;
+                // Keeps each cached statement's plan: without it SQLite
+                // re-prepares a statement whenever a bound value could
+                // change the plan, which cost a fifth of a list request.
+                connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
                 connection.busy_timeout(Duration::from_millis(busy_ms.into()))
             });
             Pool::builder()
                 .max_size(size)
+                // A file connection does not go stale; testing it on every
+                // checkout ran an extra statement per query.
+                .test_on_check_out(false)
                 .connection_timeout(acquire_timeout)
                 .build(manager)
                 .map_err(|e| RepoError::Internal(e.to_string()))

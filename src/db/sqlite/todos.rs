@@ -30,12 +30,9 @@ fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
 }
 
 fn find_in(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Todo>> {
-    tx.query_row(
-        &format!("{TODO_SELECT} WHERE t.id = ?1"),
-        [id],
-        todo_from_row,
-    )
-    .optional()
+    tx.prepare_cached(&format!("{TODO_SELECT} WHERE t.id = ?1"))?
+        .query_row([id], todo_from_row)
+        .optional()
 }
 
 /// A query of the ids a listing shows, and its parameters. With sharing, it
@@ -108,21 +105,24 @@ impl TodoRepository for SqliteStore {
     async fn insert(&self, owner_id: i64, todo: NewTodo) -> Result<Todo, RepoError> {
         self.write(move |tx| {
             let created = now();
-            let id: i64 = tx.query_row(
-                "INSERT INTO todos (owner_id, title, description, completed, visibility,
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO todos (owner_id, title, description, completed, visibility,
                                     clearance_level, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING id",
-                params![
-                    owner_id,
-                    todo.title,
-                    todo.description,
-                    todo.completed,
-                    todo.visibility.as_str(),
-                    todo.clearance_level,
-                    created
-                ],
-                |row| row.get(0),
-            )?;
+                )?
+                .query_row(
+                    params![
+                        owner_id,
+                        todo.title,
+                        todo.description,
+                        todo.completed,
+                        todo.visibility.as_str(),
+                        todo.clearance_level,
+                        created
+                    ],
+                    |row| row.get(0),
+                )?;
             find_in(tx, id)?.ok_or_else(|| RepoError::Internal("inserted todo vanished".into()))
         })
         .await
@@ -137,8 +137,9 @@ impl TodoRepository for SqliteStore {
         self.write(move |tx| {
             // One statement: a field left out keeps its value; the
             // description's flag tells "leave" from "set to null".
-            let updated = tx.execute(
-                "UPDATE todos SET
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE todos SET
                     title = coalesce(?3, title),
                     description = CASE WHEN ?4 THEN ?5 ELSE description END,
                     completed = coalesce(?6, completed),
@@ -146,7 +147,8 @@ impl TodoRepository for SqliteStore {
                     clearance_level = coalesce(?8, clearance_level),
                     updated_at = ?9
                  WHERE id = ?1 AND owner_id = ?2",
-                params![
+                )?
+                .execute(params![
                     id,
                     owner_id,
                     changes.title,
@@ -156,8 +158,7 @@ impl TodoRepository for SqliteStore {
                     changes.visibility.map(|v| v.as_str()),
                     changes.clearance_level,
                     now()
-                ],
-            )?;
+                ])?;
             if updated == 0 {
                 return Ok(None);
             }
@@ -168,10 +169,10 @@ impl TodoRepository for SqliteStore {
 
     async fn delete(&self, owner_id: i64, id: i64) -> Result<bool, RepoError> {
         self.write(move |tx| {
-            Ok(tx.execute(
-                "DELETE FROM todos WHERE id = ?1 AND owner_id = ?2",
-                [id, owner_id],
-            )? > 0)
+            Ok(tx
+                .prepare_cached("DELETE FROM todos WHERE id = ?1 AND owner_id = ?2")?
+                .execute([id, owner_id])?
+                > 0)
         })
         .await
     }

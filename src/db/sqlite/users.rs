@@ -32,21 +32,16 @@ pub(super) fn user_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Use
 }
 
 fn find_in(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<User>> {
-    tx.query_row(
-        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-        [id],
-        user_from_row,
-    )
-    .optional()
+    tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+        .query_row([id], user_from_row)
+        .optional()
 }
 
 /// Fails the surrounding transaction when no active admin is left.
 fn ensure_an_active_admin(tx: &Transaction<'_>) -> Result<(), RepoError> {
-    let admins: i64 = tx.query_row(
-        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0",
-        [],
-        |row| row.get(0),
-    )?;
+    let admins: i64 = tx
+        .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0")?
+        .query_row([], |row| row.get(0))?;
     if admins == 0 {
         return Err(RepoError::LastAdmin);
     }
@@ -89,19 +84,22 @@ fn assignments(changes: &UserChanges) -> (Vec<&'static str>, Vec<Box<dyn ToSql +
 impl UserRepository for SqliteStore {
     async fn insert(&self, user: NewUser) -> Result<User, RepoError> {
         self.write(move |tx| {
-            let id = tx.query_row(
-                "INSERT INTO users (username, password_hash, name, email, role, created_at)
+            let id = tx
+                .prepare_cached(
+                    "INSERT INTO users (username, password_hash, name, email, role, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                params![
-                    user.username,
-                    user.password_hash,
-                    user.name,
-                    user.email,
-                    user.role.as_str(),
-                    now()
-                ],
-                |row| row.get(0),
-            )?;
+                )?
+                .query_row(
+                    params![
+                        user.username,
+                        user.password_hash,
+                        user.name,
+                        user.email,
+                        user.role.as_str(),
+                        now()
+                    ],
+                    |row| row.get(0),
+                )?;
             find_in(tx, id)?.ok_or_else(|| RepoError::Internal("inserted user vanished".into()))
         })
         .await
@@ -136,7 +134,9 @@ impl UserRepository for SqliteStore {
                 ))?
                 .query_map(params![page.limit, page.offset], user_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let total = c.query_row("SELECT count(*) FROM users", [], count_column)?;
+            let total = c
+                .prepare_cached("SELECT count(*) FROM users")?
+                .query_row([], count_column)?;
             Ok((users, total))
         })
         .await
@@ -158,7 +158,7 @@ impl UserRepository for SqliteStore {
                 );
                 values.push(Box::new(id));
                 let params: Vec<&dyn ToSql> = values.iter().map(|v| v.as_ref() as _).collect();
-                tx.execute(&sql, params.as_slice())?;
+                tx.prepare_cached(&sql)?.execute(params.as_slice())?;
                 ensure_an_active_admin(tx)?;
             }
             Ok(find_in(tx, id)?)
@@ -168,7 +168,10 @@ impl UserRepository for SqliteStore {
 
     async fn delete(&self, id: i64) -> Result<bool, RepoError> {
         self.write(move |tx| {
-            let deleted = tx.execute("DELETE FROM users WHERE id = ?1", [id])? > 0;
+            let deleted = tx
+                .prepare_cached("DELETE FROM users WHERE id = ?1")?
+                .execute([id])?
+                > 0;
             ensure_an_active_admin(tx)?;
             Ok(deleted)
         })
@@ -176,7 +179,10 @@ impl UserRepository for SqliteStore {
     }
 
     async fn count(&self) -> Result<u64, RepoError> {
-        self.read(|c| c.query_row("SELECT count(*) FROM users", [], count_column))
-            .await
+        self.read(|c| {
+            c.prepare_cached("SELECT count(*) FROM users")?
+                .query_row([], count_column)
+        })
+        .await
     }
 }
