@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 use super::{ADMIN_LOCK, PgStore, count, level, parse_text};
 use crate::db::{Page, RepoError};
 use crate::users::User;
-use crate::users::repository::{NewUser, UserChanges, UserRepository};
+use crate::users::repository::{ColumnValue, NewUser, UserChanges, UserRepository};
 
 /// The columns [`user_at`] reads, qualified so that joins may use them.
 pub(super) const USER_COLUMNS: &str = "users.id, users.username, users.name, users.email,
@@ -32,34 +32,17 @@ type Param = Box<dyn ToSql + Sync + Send>;
 
 /// `SET` clauses and their values for the fields that change.
 fn assignments(changes: &UserChanges) -> (Vec<&'static str>, Vec<Param>) {
-    let mut columns: Vec<&'static str> = Vec::new();
-    let mut values: Vec<Param> = Vec::new();
-    let mut set = |column, value: Param| {
-        columns.push(column);
-        values.push(value);
-    };
-    if let Some(name) = &changes.name {
-        set("name", Box::new(name.clone()));
-    }
-    if let Some(email) = &changes.email {
-        set("email", Box::new(email.clone()));
-    }
-    if let Some(role) = changes.role {
-        set("role", Box::new(role.as_str()));
-    }
-    if let Some(scopes) = changes.scopes {
-        set("scopes", Box::new(scopes.to_string()));
-    }
-    if let Some(disabled) = changes.disabled {
-        set("disabled", Box::new(disabled));
-    }
-    if let Some(department) = &changes.department {
-        set("department", Box::new(department.clone()));
-    }
-    if let Some(clearance) = changes.clearance_level {
-        set("clearance_level", Box::new(i16::from(clearance)));
-    }
-    (columns, values)
+    changes
+        .columns()
+        .into_iter()
+        .map(|(column, value)| -> (&'static str, Param) {
+            match value {
+                ColumnValue::Text(text) => (column, Box::new(text)),
+                ColumnValue::Flag(flag) => (column, Box::new(flag)),
+                ColumnValue::Level(level) => (column, Box::new(i16::from(level))),
+            }
+        })
+        .unzip()
 }
 
 /// Fails the transaction when the write just made left no active admin.

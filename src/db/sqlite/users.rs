@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
 use super::{SqliteStore, count_column, now, parse_column};
 use crate::db::{Page, RepoError};
 use crate::users::User;
-use crate::users::repository::{NewUser, UserChanges, UserRepository};
+use crate::users::repository::{ColumnValue, NewUser, UserChanges, UserRepository};
 
 /// The columns [`user_from_row`] reads, qualified so that joins may use them.
 pub(super) const USER_COLUMNS: &str = "users.id, users.username, users.name, users.email,
@@ -50,34 +50,17 @@ fn ensure_an_active_admin(tx: &Transaction<'_>) -> Result<(), RepoError> {
 
 /// `SET` clauses and their values for the fields that change.
 fn assignments(changes: &UserChanges) -> (Vec<&'static str>, Vec<Box<dyn ToSql + Send>>) {
-    let mut columns: Vec<&'static str> = Vec::new();
-    let mut values: Vec<Box<dyn ToSql + Send>> = Vec::new();
-    let mut set = |column, value: Box<dyn ToSql + Send>| {
-        columns.push(column);
-        values.push(value);
-    };
-    if let Some(name) = &changes.name {
-        set("name", Box::new(name.clone()));
-    }
-    if let Some(email) = &changes.email {
-        set("email", Box::new(email.clone()));
-    }
-    if let Some(role) = changes.role {
-        set("role", Box::new(role.as_str()));
-    }
-    if let Some(scopes) = changes.scopes {
-        set("scopes", Box::new(scopes.to_string()));
-    }
-    if let Some(disabled) = changes.disabled {
-        set("disabled", Box::new(disabled));
-    }
-    if let Some(department) = &changes.department {
-        set("department", Box::new(department.clone()));
-    }
-    if let Some(level) = changes.clearance_level {
-        set("clearance_level", Box::new(level));
-    }
-    (columns, values)
+    changes
+        .columns()
+        .into_iter()
+        .map(|(column, value)| -> (&'static str, Box<dyn ToSql + Send>) {
+            match value {
+                ColumnValue::Text(text) => (column, Box::new(text)),
+                ColumnValue::Flag(flag) => (column, Box::new(flag)),
+                ColumnValue::Level(level) => (column, Box::new(level)),
+            }
+        })
+        .unzip()
 }
 
 #[async_trait]
