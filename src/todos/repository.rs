@@ -59,7 +59,10 @@ pub struct Reader {
 /// owner's rows, so a caller can never change someone else's todo.
 #[async_trait]
 pub trait TodoRepository: Send + Sync {
-    async fn list(&self, listing: TodoListing, page: Page) -> Result<(Vec<Todo>, u64), RepoError>;
+    /// One page of the listing, newest first.
+    async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError>;
+    /// How many todos the whole listing holds.
+    async fn count(&self, listing: TodoListing) -> Result<u64, RepoError>;
     async fn find(&self, id: i64) -> Result<Option<Todo>, RepoError>;
     async fn insert(&self, owner_id: i64, todo: NewTodo) -> Result<Todo, RepoError>;
     async fn update(

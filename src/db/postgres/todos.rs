@@ -69,15 +69,9 @@ fn visible_ids(listing: &TodoListing) -> (String, Vec<Param>) {
 
 #[async_trait]
 impl TodoRepository for PgStore {
-    async fn list(&self, listing: TodoListing, page: Page) -> Result<(Vec<Todo>, u64), RepoError> {
+    async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError> {
         let (ids, mut values) = visible_ids(&listing);
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(&format!(
-                "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"
-            ))
-            .await?;
-        let total = count(&client.query_one(&statement, &as_params(&values)).await?)?;
         let n = values.len();
         values.push(Box::new(i64::from(page.limit)));
         values.push(Box::new(page.offset));
@@ -92,13 +86,23 @@ impl TodoRepository for PgStore {
                 n + 2
             ))
             .await?;
-        let todos = client
+        client
             .query(&statement, &as_params(&values))
             .await?
             .iter()
             .map(todo_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((todos, total))
+            .collect()
+    }
+
+    async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {
+        let (ids, values) = visible_ids(&listing);
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&format!(
+                "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"
+            ))
+            .await?;
+        count(&client.query_one(&statement, &as_params(&values)).await?)
     }
 
     async fn find(&self, id: i64) -> Result<Option<Todo>, RepoError> {

@@ -65,30 +65,34 @@ fn visible_ids(listing: &TodoListing) -> (String, Vec<Value>) {
 
 #[async_trait]
 impl TodoRepository for SqliteStore {
-    async fn list(&self, listing: TodoListing, page: Page) -> Result<(Vec<Todo>, u64), RepoError> {
+    async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError> {
         self.read(move |c| {
             let (ids, mut values) = visible_ids(&listing);
-            let total = c
-                .prepare_cached(&format!(
-                    "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"
-                ))?
-                .query_row(params_from_iter(values.iter()), count_column)?;
             let n = values.len();
             values.push(Value::Integer(page.limit.into()));
             values.push(Value::Integer(page.offset));
             // Only the page's rows are read in full and joined.
-            let todos = c
-                .prepare_cached(&format!(
-                    "WITH visible(id) AS ({ids})
-                     {TODO_SELECT} WHERE t.id IN
-                        (SELECT id FROM visible ORDER BY id DESC LIMIT ?{} OFFSET ?{})
-                     ORDER BY t.id DESC",
-                    n + 1,
-                    n + 2
-                ))?
-                .query_map(params_from_iter(values.iter()), todo_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((todos, total))
+            c.prepare_cached(&format!(
+                "WITH visible(id) AS ({ids})
+                 {TODO_SELECT} WHERE t.id IN
+                    (SELECT id FROM visible ORDER BY id DESC LIMIT ?{} OFFSET ?{})
+                 ORDER BY t.id DESC",
+                n + 1,
+                n + 2
+            ))?
+            .query_map(params_from_iter(values.iter()), todo_from_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {
+        self.read(move |c| {
+            let (ids, values) = visible_ids(&listing);
+            c.prepare_cached(&format!(
+                "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"
+            ))?
+            .query_row(params_from_iter(values.iter()), count_column)
         })
         .await
     }
