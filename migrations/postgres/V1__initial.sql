@@ -21,7 +21,8 @@ CREATE TABLE users (
 CREATE UNIQUE INDEX users_username_lower ON users (lower(username));
 -- Counting the active admins, which the last-admin rule does on every change.
 CREATE INDEX users_active_admins ON users (id) WHERE role = 'admin' AND NOT disabled;
-CREATE INDEX users_department ON users (department);
+-- With the id, listing a department's members is an index-only scan.
+CREATE INDEX users_department ON users (department, id);
 
 CREATE TABLE todos (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -40,8 +41,9 @@ CREATE TABLE todos (
 CREATE INDEX todos_owner_newest ON todos (owner_id, id DESC);
 CREATE INDEX todos_owner_completed_newest ON todos (owner_id, completed, id DESC);
 -- Serves department sharing: a colleague's shared todos within a clearance.
-CREATE INDEX todos_department_shared ON todos (owner_id, clearance_level, completed)
-    WHERE visibility = 'department';
+-- Covering, so the shared listing gathers ids from indexes alone.
+CREATE INDEX todos_department_shared ON todos (owner_id, clearance_level)
+    INCLUDE (completed, id) WHERE visibility = 'department';
 
 -- A login session: the family of refresh tokens one login started. Access
 -- tokens carry its id (`sid`) and stop working when it is revoked.
