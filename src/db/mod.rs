@@ -28,6 +28,16 @@ pub enum RepoError {
     Internal(String),
 }
 
+/// The version of the newest migration a runner would apply, for readiness.
+fn newest_migration(runner: &refinery::Runner) -> i64 {
+    runner
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max()
+        .unwrap_or(0)
+}
+
 /// One page of a list: `limit` rows after skipping `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {

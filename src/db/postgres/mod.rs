@@ -200,12 +200,7 @@ impl HealthCheck for PgStore {
 
 /// The version of the newest migration built into this binary.
 fn latest_migration() -> i64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max()
-        .unwrap_or(0)
+    super::newest_migration(&embedded::migrations::runner())
 }
 
 /// Reads a `timestamptz` column as the API shows it.

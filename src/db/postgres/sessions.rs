@@ -3,12 +3,40 @@
 //! typed may be longer than an index key or hold NUL, which `text` refuses.
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 
 use super::PgStore;
 use super::users::{USER_COLUMNS, user_at};
 use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
 use crate::db::RepoError;
 use crate::users::{Scopes, User};
+
+async fn insert_refresh_token(
+    tx: &deadpool_postgres::Transaction<'_>,
+    jti: &str,
+    session_id: &str,
+    expires_at: i64,
+) -> Result<(), RepoError> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3)",
+        )
+        .await?;
+    tx.execute(&statement, &[&jti, &session_id, &expires_at])
+        .await?;
+    Ok(())
+}
+
+/// Revokes every live session of the user.
+async fn revoke_sessions_of(client: &impl GenericClient, user_id: i64) -> Result<(), RepoError> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .await?;
+    client.execute(&statement, &[&user_id]).await?;
+    Ok(())
+}
 
 fn requested_scopes(stored: Option<String>) -> Result<Option<Scopes>, RepoError> {
     stored
@@ -36,18 +64,11 @@ impl SessionRepository for PgStore {
             ],
         )
         .await?;
-        let statement = tx
-            .prepare_cached(
-                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3)",
-            )
-            .await?;
-        tx.execute(
-            &statement,
-            &[
-                &session.refresh_jti,
-                &session.id,
-                &session.refresh_expires_at,
-            ],
+        insert_refresh_token(
+            &tx,
+            &session.refresh_jti,
+            &session.id,
+            session.refresh_expires_at,
         )
         .await?;
         // Old, finished sessions are of no use to anyone.
@@ -146,14 +167,11 @@ impl SessionRepository for PgStore {
         let requested: Option<String> = live.try_get(0)?;
         let session_expires_at: i64 = live.try_get(1)?;
         let user = user_at(&live, 2)?;
-        let statement = tx
-            .prepare_cached(
-                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES ($1, $2, $3)",
-            )
-            .await?;
-        tx.execute(
-            &statement,
-            &[&rotation.next_jti, &session_id, &rotation.next_expires_at],
+        insert_refresh_token(
+            &tx,
+            &rotation.next_jti,
+            &session_id,
+            rotation.next_expires_at,
         )
         .await?;
         tx.commit().await?;
@@ -179,13 +197,7 @@ impl SessionRepository for PgStore {
 
     async fn revoke_all(&self, user_id: i64) -> Result<(), RepoError> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached(
-                "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .await?;
-        client.execute(&statement, &[&user_id]).await?;
-        Ok(())
+        revoke_sessions_of(&client, user_id).await
     }
 
     async fn change_password(&self, user_id: i64, password_hash: String) -> Result<(), RepoError> {
@@ -195,12 +207,7 @@ impl SessionRepository for PgStore {
             .prepare_cached("UPDATE users SET password_hash = $2 WHERE id = $1")
             .await?;
         tx.execute(&statement, &[&user_id, &password_hash]).await?;
-        let statement = tx
-            .prepare_cached(
-                "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .await?;
-        tx.execute(&statement, &[&user_id]).await?;
+        revoke_sessions_of(&tx, user_id).await?;
         tx.commit().await?;
         Ok(())
     }

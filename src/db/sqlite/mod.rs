@@ -181,12 +181,7 @@ impl HealthCheck for SqliteStore {
 
 /// The version of the newest migration built into this binary.
 fn latest_migration() -> i64 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max()
-        .unwrap_or(0)
+    super::newest_migration(&embedded::migrations::runner())
 }
 
 /// The current time as stored: RFC 3339, UTC, microseconds.

@@ -13,6 +13,26 @@ fn requested_scopes(stored: Option<String>) -> rusqlite::Result<Option<Scopes>> 
     stored.map(|s| parse_column(0, s)).transpose()
 }
 
+fn insert_refresh_token(
+    tx: &Transaction<'_>,
+    jti: &str,
+    session_id: &str,
+    expires_at: i64,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![jti, session_id, expires_at])
+}
+
+/// Revokes every live session of the user.
+fn revoke_sessions_of(tx: &Transaction<'_>, user_id: i64) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![user_id, now()])
+}
+
 fn revoke_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<usize> {
     tx.execute(
         "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
@@ -35,9 +55,11 @@ impl SessionRepository for SqliteStore {
                     session.expires_at
                 ],
             )?;
-            tx.execute(
-                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![session.refresh_jti, session.id, session.refresh_expires_at],
+            insert_refresh_token(
+                tx,
+                &session.refresh_jti,
+                &session.id,
+                session.refresh_expires_at,
             )?;
             // Old, finished sessions are of no use to anyone.
             tx.execute(
@@ -116,9 +138,11 @@ impl SessionRepository for SqliteStore {
                 "UPDATE refresh_tokens SET used_at = ?2 WHERE jti = ?1 AND used_at IS NULL",
                 params![rotation.spent_jti, now()],
             )?;
-            tx.execute(
-                "INSERT INTO refresh_tokens (jti, session_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![rotation.next_jti, session_id, rotation.next_expires_at],
+            insert_refresh_token(
+                tx,
+                &rotation.next_jti,
+                &session_id,
+                rotation.next_expires_at,
             )?;
             Ok(RotationOutcome::Rotated {
                 user,
@@ -151,10 +175,7 @@ impl SessionRepository for SqliteStore {
 
     async fn revoke_all(&self, user_id: i64) -> Result<(), RepoError> {
         self.write(move |tx| {
-            tx.execute(
-                "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-                params![user_id, now()],
-            )?;
+            revoke_sessions_of(tx, user_id)?;
             Ok(())
         })
         .await
@@ -166,10 +187,7 @@ impl SessionRepository for SqliteStore {
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
                 params![user_id, password_hash],
             )?;
-            tx.execute(
-                "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-                params![user_id, now()],
-            )?;
+            revoke_sessions_of(tx, user_id)?;
             Ok(())
         })
         .await
