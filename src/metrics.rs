@@ -230,8 +230,9 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// Middleware: counts every request by its matched route (never the raw
-/// path) and status, with its latency. Runs after routing, where axum has
-/// put the [`MatchedPath`] into the request.
+/// path) and status, with its latency, and names the route in the log
+/// span. Runs after routing, where axum has put the [`MatchedPath`] into the
+/// request.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -239,6 +240,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| UNMATCHED_ROUTE.to_string(), |p| p.as_str().to_string());
+    crate::telemetry::record_route(&route);
     let response = next.run(request).await;
     state.metrics.observe_request(
         &method,

@@ -10,13 +10,11 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderName, HeaderValue, Response};
 use axum::middleware::Next;
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
-
-use crate::metrics::UNMATCHED_ROUTE;
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -70,13 +68,10 @@ pub async fn sanitize_request_id(mut request: Request, next: Next) -> axum::resp
     next.run(request).await
 }
 
-/// The span every request runs in: method, matched route, request id and
-/// client address; `user` is filled in once a token has been checked.
+/// The span every request runs in: method, request id and client address;
+/// `route` is filled in once the router has matched one
+/// ([`record_route`]), `user` once a token has been checked.
 pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
     let request_id = request
         .headers()
         .get(&REQUEST_ID)
@@ -90,11 +85,17 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
-        route,
+        route = tracing::field::Empty,
         request_id,
         client,
         user = tracing::field::Empty,
     )
+}
+
+/// Names the matched route (or [`crate::metrics::UNMATCHED_ROUTE`]) in the
+/// current request's span.
+pub fn record_route(route: &str) {
+    Span::current().record("route", route);
 }
 
 /// The one line logged per request, when its response starts.
