@@ -28,6 +28,17 @@ pub enum RepoError {
     Internal(String),
 }
 
+/// The column expression of `users` that holds the number of a user's own
+/// todos with the listing's completed filter (kept by triggers, see the
+/// second migration).
+fn own_todo_count(completed: Option<bool>) -> &'static str {
+    match completed {
+        None => "todo_count",
+        Some(true) => "completed_todo_count",
+        Some(false) => "todo_count - completed_todo_count",
+    }
+}
+
 /// The version of the newest migration a runner would apply, for readiness.
 fn newest_migration(runner: &refinery::Runner) -> i64 {
     runner
@@ -43,6 +54,18 @@ fn newest_migration(runner: &refinery::Runner) -> i64 {
 pub struct Page {
     pub limit: u32,
     pub offset: i64,
+}
+
+impl Page {
+    /// The listing's total when a page of `rows` rows tells it: a page that
+    /// is not full is the last one, unless it is empty past the start (the
+    /// offset may have overshot). Saves a count on the common request.
+    pub fn total_if_last(&self, rows: usize) -> Option<u64> {
+        let rows = u64::try_from(rows).ok()?;
+        let offset = u64::try_from(self.offset).ok()?;
+        let last_page = rows < u64::from(self.limit) && (rows > 0 || offset == 0);
+        last_page.then(|| offset + rows)
+    }
 }
 
 /// The repositories of one database, shared by all requests.
@@ -172,6 +195,23 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn page(limit: u32, offset: i64) -> Page {
+        Page { limit, offset }
+    }
+
+    #[test]
+    fn a_page_that_is_not_full_tells_the_total() {
+        assert_eq!(page(100, 0).total_if_last(20), Some(20));
+        assert_eq!(page(10, 30).total_if_last(4), Some(34));
+        assert_eq!(page(10, 0).total_if_last(0), Some(0));
+    }
+
+    #[test]
+    fn a_full_page_or_an_empty_one_past_the_start_needs_a_count() {
+        assert_eq!(page(10, 0).total_if_last(10), None);
+        assert_eq!(page(10, 50).total_if_last(0), None);
+    }
 
     #[test]
     fn sqlite_urls_of_every_spelling_name_the_file() {

@@ -5,7 +5,6 @@ use super::repository::{NewTodo, Reader, TodoChanges, TodoListing};
 use super::schemas::TodoFilter;
 use crate::AppState;
 use crate::auth::policy::{self, Action, Subject};
-use crate::db::Page;
 use crate::error::AppError;
 use crate::users::User;
 
@@ -29,21 +28,11 @@ pub async fn list(
         shared_with,
     };
     let todos = state.db.todos.list(listing.clone(), filter.page).await?;
-    let total = match total_from_page(filter.page, todos.len()) {
+    let total = match filter.page.total_if_last(todos.len()) {
         Some(total) => total,
         None => state.db.todos.count(listing).await?,
     };
     Ok((todos, total))
-}
-
-/// The listing's total when the page itself tells it: a page that is not
-/// full is the last one, unless it is empty past the start (the offset may
-/// have overshot). Saves a count on the common request.
-fn total_from_page(page: Page, rows: usize) -> Option<u64> {
-    let rows = u64::try_from(rows).ok()?;
-    let offset = u64::try_from(page.offset).ok()?;
-    let last_page = rows < u64::from(page.limit) && (rows > 0 || offset == 0);
-    last_page.then(|| offset + rows)
 }
 
 pub async fn create(state: &AppState, caller: &User, todo: NewTodo) -> Result<Todo, AppError> {
@@ -93,26 +82,4 @@ async fn authorize_write(state: &AppState, caller: &User, id: i64) -> Result<(),
         return Err(AppError::Forbidden);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn page(limit: u32, offset: i64) -> Page {
-        Page { limit, offset }
-    }
-
-    #[test]
-    fn a_page_that_is_not_full_tells_the_total() {
-        assert_eq!(total_from_page(page(100, 0), 20), Some(20));
-        assert_eq!(total_from_page(page(10, 30), 4), Some(34));
-        assert_eq!(total_from_page(page(10, 0), 0), Some(0));
-    }
-
-    #[test]
-    fn a_full_page_or_an_empty_one_past_the_start_needs_a_count() {
-        assert_eq!(total_from_page(page(10, 0), 10), None);
-        assert_eq!(total_from_page(page(10, 50), 0), None);
-    }
 }

@@ -81,8 +81,8 @@ pub trait UserRepository: Send + Sync {
     async fn find(&self, id: i64) -> Result<Option<User>, RepoError>;
     /// Looks the name up case-insensitively; returns the user and the hash.
     async fn find_credentials(&self, username: &str) -> Result<Option<(User, String)>, RepoError>;
-    /// Users by id, with the total count.
-    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), RepoError>;
+    /// A page of users by id.
+    async fn list(&self, page: Page) -> Result<Vec<User>, RepoError>;
     async fn update(&self, id: i64, changes: UserChanges) -> Result<Option<User>, RepoError>;
     /// Deletes the user and their todos; false when there was no such user.
     async fn delete(&self, id: i64) -> Result<bool, RepoError>;

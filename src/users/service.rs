@@ -9,7 +9,12 @@ use crate::db::Page;
 use crate::error::AppError;
 
 pub async fn list(state: &AppState, page: Page) -> Result<(Vec<User>, u64), AppError> {
-    Ok(state.db.users.list(page).await?)
+    let users = state.db.users.list(page).await?;
+    let total = match page.total_if_last(users.len()) {
+        Some(total) => total,
+        None => state.db.users.count().await?,
+    };
+    Ok((users, total))
 }
 
 pub async fn get(state: &AppState, id: i64) -> Result<User, AppError> {

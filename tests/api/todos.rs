@@ -743,3 +743,68 @@ async fn shared_true_lists_my_todos_plus_what_my_department_shares_with_me() {
         );
     }
 }
+
+/// The X-Total-Count of a full page (the count is then read, not inferred
+/// from the page) for `query`, checking the status and the page's length.
+async fn full_page_total(app: &TestApp, token: &str, query: &str) -> String {
+    let reply = app
+        .get(&format!("/api/todos?limit=1{query}"), Some(token))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.json().as_array().map(Vec::len), Some(1), "{query}");
+    reply.header("x-total-count").unwrap_or_default().to_owned()
+}
+
+/// The totals of all, completed and open todos, each from a full page.
+async fn totals(app: &TestApp, token: &str) -> [String; 3] {
+    [
+        full_page_total(app, token, "").await,
+        full_page_total(app, token, "&completed=true").await,
+        full_page_total(app, token, "&completed=false").await,
+    ]
+}
+
+#[tokio::test]
+async fn the_total_count_follows_every_write_with_and_without_the_filter() {
+    let app = spawn_app().await;
+    let (_, token) = app.signed_up("jdoe").await;
+    let (_, other) = app.signed_up("other").await;
+    app.create_todo(&other, json!({"title": "not mine"})).await;
+    let mut todos = Vec::new();
+    for n in 0..5 {
+        todos.push(
+            app.create_todo(
+                &token,
+                json!({"title": format!("t{n}"), "completed": n < 2}),
+            )
+            .await,
+        );
+    }
+    assert_eq!(totals(&app, &token).await, ["5", "2", "3"]);
+
+    let patched = app
+        .patch_json(
+            &todo_path(&todos[4]["id"]),
+            Some(&token),
+            json!({"completed": true}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(totals(&app, &token).await, ["5", "3", "2"]);
+
+    // PUT returns omitted fields to their defaults: completed becomes false.
+    let replaced = app
+        .put_json(
+            &todo_path(&todos[0]["id"]),
+            Some(&token),
+            json!({"title": "again"}),
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{}", replaced.text);
+    assert_eq!(totals(&app, &token).await, ["5", "2", "3"]);
+
+    let deleted = app.delete(&todo_path(&todos[1]["id"]), Some(&token)).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text);
+    assert_eq!(totals(&app, &token).await, ["4", "1", "3"]);
+    assert_eq!(full_page_total(&app, &other, "").await, "1");
+}

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{PgStore, count, level, parse_text, timestamp};
-use crate::db::{Page, RepoError};
+use crate::db::{Page, RepoError, own_todo_count};
 use crate::todos::Todo;
 use crate::todos::repository::{NewTodo, TodoChanges, TodoListing, TodoRepository};
 
@@ -95,8 +95,18 @@ impl TodoRepository for PgStore {
     }
 
     async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {
-        let (ids, values) = visible_ids(&listing);
         let client = self.client().await?;
+        if listing.shared_with.is_none() {
+            let column = own_todo_count(listing.completed);
+            let statement = client
+                .prepare_cached(&format!("SELECT {column} FROM users WHERE id = $1"))
+                .await?;
+            return match client.query_opt(&statement, &[&listing.reader_id]).await? {
+                Some(row) => count(&row),
+                None => Ok(0),
+            };
+        }
+        let (ids, values) = visible_ids(&listing);
         let statement = client
             .prepare_cached(&format!(
                 "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"

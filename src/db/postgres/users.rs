@@ -135,22 +135,19 @@ impl UserRepository for PgStore {
             .transpose()
     }
 
-    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), RepoError> {
+    async fn list(&self, page: Page) -> Result<Vec<User>, RepoError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT $1 OFFSET $2"
             ))
             .await?;
-        let users = client
+        client
             .query(&statement, &[&i64::from(page.limit), &page.offset])
             .await?
             .iter()
             .map(|row| user_at(row, 0))
-            .collect::<Result<Vec<_>, _>>()?;
-        let statement = client.prepare_cached("SELECT count(*) FROM users").await?;
-        let total = count(&client.query_one(&statement, &[]).await?)?;
-        Ok((users, total))
+            .collect()
     }
 
     async fn update(&self, id: i64, changes: UserChanges) -> Result<Option<User>, RepoError> {

@@ -5,7 +5,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::{SqliteStore, count_column, now, parse_column};
-use crate::db::{Page, RepoError};
+use crate::db::{Page, RepoError, own_todo_count};
 use crate::todos::Todo;
 use crate::todos::repository::{NewTodo, TodoChanges, TodoListing, TodoRepository};
 
@@ -88,6 +88,14 @@ impl TodoRepository for SqliteStore {
 
     async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {
         self.read(move |c| {
+            if listing.shared_with.is_none() {
+                let column = own_todo_count(listing.completed);
+                return c
+                    .prepare_cached(&format!("SELECT {column} FROM users WHERE id = ?1"))?
+                    .query_row([listing.reader_id], count_column)
+                    .optional()
+                    .map(Option::unwrap_or_default);
+            }
             let (ids, values) = visible_ids(&listing);
             c.prepare_cached(&format!(
                 "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"

@@ -109,18 +109,13 @@ impl UserRepository for SqliteStore {
         .await
     }
 
-    async fn list(&self, page: Page) -> Result<(Vec<User>, u64), RepoError> {
+    async fn list(&self, page: Page) -> Result<Vec<User>, RepoError> {
         self.read(move |c| {
-            let users = c
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ?1 OFFSET ?2"
-                ))?
-                .query_map(params![page.limit, page.offset], user_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let total = c
-                .prepare_cached("SELECT count(*) FROM users")?
-                .query_row([], count_column)?;
-            Ok((users, total))
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ?1 OFFSET ?2"
+            ))?
+            .query_map(params![page.limit, page.offset], user_from_row)?
+            .collect()
         })
         .await
     }
