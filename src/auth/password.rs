@@ -1,4 +1,5 @@
-//! Password hashing with argon2id, kept off the async runtime.
+//! Password hashing with argon2id, kept off the async runtime, on threads
+//! of their own that yield the CPU to request handling.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +16,18 @@ use crate::error::AppError;
 /// answers 503 rather than pile up work it cannot do.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Hashes and verifies passwords on the blocking pool, at most `permits` at
-/// a time: each argon2 call takes ~19 MiB and a full core for a while.
+/// How much lower than the rest of the server the hashing threads run
+/// (a nice value: 10 gives them about a tenth of a core that request
+/// handling also wants, and all of an idle one).
+const HASHING_NICENESS: i32 = 5;
+
+/// Hashes and verifies passwords on `permits` dedicated threads, one call
+/// per thread at a time: each argon2 call takes ~19 MiB and a full core for
+/// ~20 ms. The threads run at a lower priority, so that a flood of logins
+/// slows logins rather than every other request.
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    threads: rayon::ThreadPool,
     /// Verified against when the user does not exist, so that an unknown
     /// username costs the same time as a wrong password.
     dummy_hash: String,
@@ -73,12 +82,32 @@ fn return_large_blocks_to_the_system() {
     }
 }
 
+/// Lowers the calling thread's priority (on Linux the nice value belongs
+/// to the thread). Raising one's nice value is always allowed; should it
+/// fail anyway, hashing still works, only at the normal priority.
+fn lower_priority() {
+    if let Err(error) = rustix::process::setpriority_process(None, HASHING_NICENESS) {
+        tracing::warn!(%error, "cannot lower the priority of a hashing thread");
+    }
+}
+
 impl PasswordHasher {
     pub fn new(permits: usize) -> Result<Self, AppError> {
         return_large_blocks_to_the_system();
+        let permits = permits.max(1);
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(permits)
+            .thread_name(|n| format!("argon2-{n}"))
+            .start_handler(|_| lower_priority())
+            // Without a handler a panicking job would abort the process; the
+            // request then gets a 500 through its dropped reply channel.
+            .panic_handler(|_| tracing::error!("a password hashing job panicked"))
+            .build()
+            .map_err(AppError::internal)?;
         let random = Alphanumeric.sample_string(&mut rand::rng(), 32);
         Ok(Self {
-            permits: Arc::new(Semaphore::new(permits.max(1))),
+            permits: Arc::new(Semaphore::new(permits)),
+            threads,
             dummy_hash: hash_now(&random)?,
         })
     }
@@ -110,12 +139,13 @@ impl PasswordHasher {
             .await
             .map_err(|_| AppError::Unavailable)?
             .map_err(AppError::internal)?;
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.threads.spawn(move || {
             let _permit = permit;
-            work()
-        })
-        .await
-        .map_err(AppError::internal)
+            // The receiver is gone only if the request was dropped meanwhile.
+            let _ = done.send(work());
+        });
+        result.await.map_err(AppError::internal)
     }
 }
 
@@ -152,6 +182,17 @@ mod tests {
     async fn an_unknown_user_never_verifies() {
         let hasher = PasswordHasher::new(1).unwrap();
         assert!(!hasher.verify(secret("anything"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashing_runs_below_the_priority_of_request_handling() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let own = rustix::process::getpriority_process(None).unwrap();
+        let hashing = hasher
+            .run(|| rustix::process::getpriority_process(None).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(hashing, (own + HASHING_NICENESS).min(19));
     }
 
     #[test]
