@@ -115,7 +115,7 @@ def main():
     out.append(text(428, legend_y, "below its target", 11))
     out.append(f'<line x1="540" y1="{legend_y - 11}" x2="540" y2="{legend_y + 3}" '
                f'stroke="{TARGET_COLOUR}" stroke-width="2"/>')
-    out.append(text(548, legend_y, "target (fraction of the floor); login has none", 11))
+    out.append(text(548, legend_y, "target (× floor; 7 and 8 have theirs in the table)", 11))
     out.append("</svg>")
 
     with open(svg_path, "w") as f:
