@@ -12,7 +12,7 @@ use crate::todos::repository::TodoRepository;
 use crate::users::repository::UserRepository;
 
 /// What can go wrong in a repository, in terms the services understand.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RepoError {
     /// No connection could be had in time, the database is locked, or a
     /// statement ran past its timeout: worth trying again later.

@@ -1,17 +1,20 @@
-//! The SQLite backend: WAL mode, one writer connection, a pool of readers,
-//! all used on the blocking thread pool.
+//! The SQLite backend: WAL mode, a pool of readers used in place on the
+//! async workers, and one writer thread that commits writes in groups.
 
 mod sessions;
 mod todos;
 mod users;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode};
+use tokio::sync::oneshot;
 
 use super::{HealthCheck, PoolStats, RepoError};
 
@@ -38,12 +41,24 @@ fn readers() -> u32 {
     u32::try_from(num_cpus::get()).map_or(8, |cores| cores.max(8))
 }
 
+/// The most writes committed together in one transaction.
+const MAX_GROUP: usize = 64;
+
+/// A write as the writer thread runs it: given the group's connection, it
+/// does its work and returns how to answer once the group's commit is
+/// known; given an error (the group could not start), it does nothing and
+/// answers with that error.
+type WriteJob = Box<dyn FnOnce(Result<&Connection, RepoError>) -> Answer + Send>;
+/// Sends a write's result: its own, or the group's commit error.
+type Answer = Box<dyn FnOnce(Option<RepoError>) + Send>;
+
 /// A SQLite database file.
 pub struct SqliteStore {
     readers: Pool<SqliteConnectionManager>,
-    /// Exactly one connection, so writers queue here instead of failing
-    /// with `SQLITE_BUSY` against each other.
+    /// Exactly one connection, used only by the writer thread, so writers
+    /// queue instead of failing with `SQLITE_BUSY` against each other.
     writer: Pool<SqliteConnectionManager>,
+    writes: mpsc::Sender<WriteJob>,
 }
 
 impl SqliteStore {
@@ -74,9 +89,16 @@ impl SqliteStore {
                 .run(&mut *connection)
                 .map_err(|e| RepoError::Internal(format!("migration failed: {e}")))?;
         }
+        let (writes, queue) = mpsc::channel();
+        let connections = writer.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(&connections, &queue))
+            .map_err(|e| RepoError::Internal(format!("cannot start the writer: {e}")))?;
         Ok(Self {
             readers: pool(readers(), READER_BUSY_MS)?,
             writer,
+            writes,
         })
     }
 
@@ -93,38 +115,126 @@ impl SqliteStore {
         query(&connection).map_err(RepoError::from)
     }
 
-    /// Runs `work` in an immediate transaction on the writer connection and
-    /// commits it when it returns `Ok`.
+    /// Runs `work` on the writer thread, inside a savepoint of the current
+    /// group's immediate transaction, and answers once the group has been
+    /// committed: an `Ok` is durable when it arrives. An `Err` from `work`
+    /// rolls back its own changes only.
     async fn write<T, F>(&self, work: F) -> Result<T, RepoError>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T, RepoError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, RepoError> + Send + 'static,
     {
-        let pool = self.writer.clone();
-        blocking(move || {
-            let mut connection = checkout(&pool)?;
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = work(&transaction)?;
-            transaction.commit()?;
-            Ok(value)
-        })
-        .await
+        let (reply, answer) = oneshot::channel();
+        let job = write_job(work, reply);
+        self.writes
+            .send(job)
+            .map_err(|_| RepoError::Internal("the writer thread has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| RepoError::Internal("a write was dropped unanswered".into()))?
     }
+}
+
+/// Wraps `work` for the writer thread, answering through `reply`.
+fn write_job<T, F>(work: F, reply: oneshot::Sender<Result<T, RepoError>>) -> WriteJob
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, RepoError> + Send + 'static,
+{
+    Box::new(move |connection| {
+        let outcome = connection.and_then(|connection| in_savepoint(connection, work));
+        Box::new(move |group_failed| {
+            let result = match (outcome, group_failed) {
+                (Ok(_), Some(error)) => Err(error),
+                (outcome, _) => outcome,
+            };
+            // The receiver is gone only if the request was dropped.
+            let _ = reply.send(result);
+        })
+    })
+}
+
+/// The writer thread: takes the queued writes (at most [`MAX_GROUP`]) and
+/// commits them as one transaction, so that under load one commit, and one
+/// wake-up of this thread, serve many requests. Ends when the store is
+/// dropped.
+fn run_writer(pool: &Pool<SqliteConnectionManager>, queue: &mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        group.extend(queue.try_iter().take(MAX_GROUP - 1));
+        match checkout(pool) {
+            Ok(connection) => commit_group(&connection, group),
+            Err(error) => refuse_group(group, &error),
+        }
+    }
+}
+
+/// Runs the group's writes, each in its own savepoint, in one immediate
+/// transaction, commits it, then answers every write.
+fn commit_group(connection: &Connection, group: Vec<WriteJob>) {
+    if let Err(error) = execute(connection, "BEGIN IMMEDIATE") {
+        return refuse_group(group, &error);
+    }
+    let mut answers = Vec::with_capacity(group.len());
+    let mut aborted = None;
+    for job in group {
+        if let Some(error) = &aborted {
+            answers.push(job(Err(RepoError::clone(error))));
+            continue;
+        }
+        answers.push(job(Ok(connection)));
+        // Some errors (a full disk, I/O) roll the whole transaction back:
+        // the writes before this one are gone too, and must not succeed.
+        if connection.is_autocommit() {
+            aborted = Some(RepoError::Internal(
+                "the write transaction was rolled back".into(),
+            ));
+        }
+    }
+    let failed = aborted.or_else(|| execute(connection, "COMMIT").err());
+    if failed.is_some() && !connection.is_autocommit() {
+        let _ = execute(connection, "ROLLBACK");
+    }
+    for answer in answers {
+        answer(failed.clone());
+    }
+}
+
+/// Answers every write of a group that could not start with `error`.
+fn refuse_group(group: Vec<WriteJob>, error: &RepoError) {
+    for job in group {
+        job(Err(error.clone()))(None);
+    }
+}
+
+/// Runs `work` inside a savepoint, keeping its changes if it succeeds and
+/// undoing them if it fails or panics.
+fn in_savepoint<T>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T, RepoError>,
+) -> Result<T, RepoError> {
+    execute(connection, "SAVEPOINT write")?;
+    let outcome = catch_unwind(AssertUnwindSafe(|| work(connection)))
+        .unwrap_or_else(|_| Err(RepoError::Internal("a write panicked".into())));
+    if !connection.is_autocommit() {
+        if outcome.is_err() {
+            execute(connection, "ROLLBACK TO write")?;
+        }
+        execute(connection, "RELEASE write")?;
+    }
+    outcome
+}
+
+/// Runs one statement without parameters, prepared once per connection.
+fn execute(connection: &Connection, sql: &str) -> Result<(), RepoError> {
+    connection.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 fn checkout(
     pool: &Pool<SqliteConnectionManager>,
 ) -> Result<PooledConnection<SqliteConnectionManager>, RepoError> {
     pool.get().map_err(|_| RepoError::Unavailable)
-}
-
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, RepoError> + Send + 'static,
-) -> Result<T, RepoError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| RepoError::Internal(e.to_string()))?
 }
 
 impl From<rusqlite::Error> for RepoError {
@@ -213,4 +323,77 @@ where
             e.to_string().into(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Reply = oneshot::Receiver<Result<(), RepoError>>;
+
+    fn insert(value: i64) -> (WriteJob, Reply) {
+        let (reply, answer) = oneshot::channel();
+        let work = move |c: &Connection| {
+            c.execute("INSERT INTO t (x) VALUES (?1)", [value])?;
+            Ok(())
+        };
+        (write_job(work, reply), answer)
+    }
+
+    fn stored(connection: &Connection) -> Vec<i64> {
+        let mut statement = connection.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        let rows = statement.query_map([], |row| row.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn a_failing_or_panicking_write_undoes_only_itself_in_its_group() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("CREATE TABLE t (x INTEGER UNIQUE)")
+            .unwrap();
+        let (first, first_answer) = insert(1);
+        let (duplicate, duplicate_answer) = insert(1);
+        let (reply, panic_answer) = oneshot::channel();
+        let panicking = write_job(
+            |c: &Connection| -> Result<(), RepoError> {
+                c.execute("INSERT INTO t (x) VALUES (3)", [])?;
+                panic!("a bug in a write")
+            },
+            reply,
+        );
+        let (last, last_answer) = insert(2);
+
+        commit_group(&connection, vec![first, duplicate, panicking, last]);
+
+        assert!(matches!(first_answer.blocking_recv(), Ok(Ok(()))));
+        assert!(matches!(
+            duplicate_answer.blocking_recv(),
+            Ok(Err(RepoError::Duplicate))
+        ));
+        assert!(matches!(
+            panic_answer.blocking_recv(),
+            Ok(Err(RepoError::Internal(_)))
+        ));
+        assert!(matches!(last_answer.blocking_recv(), Ok(Ok(()))));
+        assert_eq!(stored(&connection), [1, 2]);
+        assert!(connection.is_autocommit(), "the group's transaction ended");
+    }
+
+    #[test]
+    fn a_group_that_cannot_start_answers_every_write_with_the_error() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("CREATE TABLE t (x INTEGER UNIQUE); BEGIN")
+            .unwrap();
+        let (job, answer) = insert(1);
+        // BEGIN inside an open transaction fails: nothing may run.
+        commit_group(&connection, vec![job]);
+        assert!(matches!(
+            answer.blocking_recv(),
+            Ok(Err(RepoError::Internal(_)))
+        ));
+        connection.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(stored(&connection), Vec::<i64>::new());
+    }
 }

@@ -1,7 +1,7 @@
 //! Sessions, refresh tokens and failed-login counters in SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::users::{USER_COLUMNS, user_from_row, user_from_row_at};
 use super::{SqliteStore, now, parse_column};
@@ -14,7 +14,7 @@ fn requested_scopes(stored: Option<String>) -> rusqlite::Result<Option<Scopes>> 
 }
 
 fn insert_refresh_token(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     jti: &str,
     session_id: &str,
     expires_at: i64,
@@ -26,14 +26,14 @@ fn insert_refresh_token(
 }
 
 /// Revokes every live session of the user.
-fn revoke_sessions_of(tx: &Transaction<'_>, user_id: i64) -> rusqlite::Result<usize> {
+fn revoke_sessions_of(tx: &Connection, user_id: i64) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
     )?
     .execute(params![user_id, now()])
 }
 
-fn revoke_session(tx: &Transaction<'_>, session_id: &str) -> rusqlite::Result<usize> {
+fn revoke_session(tx: &Connection, session_id: &str) -> rusqlite::Result<usize> {
     tx.execute(
         "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
         params![session_id, now()],

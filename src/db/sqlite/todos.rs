@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, count_column, now, parse_column};
 use crate::db::{Page, RepoError, own_todo_count};
@@ -29,7 +29,7 @@ fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
     })
 }
 
-fn find_in(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<Todo>> {
+fn find_in(tx: &Connection, id: i64) -> rusqlite::Result<Option<Todo>> {
     tx.prepare_cached(&format!("{TODO_SELECT} WHERE t.id = ?1"))?
         .query_row([id], todo_from_row)
         .optional()

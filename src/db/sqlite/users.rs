@@ -1,7 +1,7 @@
 //! Users in SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::{SqliteStore, count_column, now, parse_column};
 use crate::db::{Page, RepoError};
@@ -31,14 +31,14 @@ pub(super) fn user_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Use
     })
 }
 
-fn find_in(tx: &Transaction<'_>, id: i64) -> rusqlite::Result<Option<User>> {
+fn find_in(tx: &Connection, id: i64) -> rusqlite::Result<Option<User>> {
     tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
         .query_row([id], user_from_row)
         .optional()
 }
 
 /// Fails the surrounding transaction when no active admin is left.
-fn ensure_an_active_admin(tx: &Transaction<'_>) -> Result<(), RepoError> {
+fn ensure_an_active_admin(tx: &Connection) -> Result<(), RepoError> {
     let admins: i64 = tx
         .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0")?
         .query_row([], |row| row.get(0))?;
