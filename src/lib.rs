@@ -45,9 +45,14 @@ use crate::error::{AppError, json_error_bodies};
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every request handler can reach.
+/// What every request handler can reach. Cloned several times per request
+/// (each extractor and layer that needs it), so it is one shared pointer:
+/// a clone is one reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+/// The services behind [`AppState`].
+pub struct Services {
     pub db: Database,
     pub passwords: Arc<PasswordHasher>,
     pub tokens: Arc<TokenKeys>,
@@ -64,13 +69,21 @@ impl AppState {
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let passwords = PasswordHasher::new(config.hash_concurrency).map_err(|e| e.to_string())?;
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             db,
             passwords: Arc::new(passwords),
             tokens: Arc::new(tokens),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
-        })
+        })))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
     }
 }
 

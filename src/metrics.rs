@@ -236,15 +236,15 @@ fn method_label(method: &Method) -> &'static str {
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| UNMATCHED_ROUTE.to_string(), |p| p.as_str().to_string());
-    crate::telemetry::record_route(&route);
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched
+        .as_ref()
+        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+    crate::telemetry::record_route(route);
     let response = next.run(request).await;
     state.metrics.observe_request(
         &method,
-        &route,
+        route,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );

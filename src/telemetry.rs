@@ -80,8 +80,7 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip().to_string())
-        .unwrap_or_else(|| "-".into());
+        .map(|ConnectInfo(peer)| tracing::field::display(peer.ip()));
     tracing::info_span!(
         "request",
         method = %request.method(),
