@@ -93,7 +93,9 @@ impl std::ops::Deref for AppState {
 /// (`Router::layer`): a per-route layer boxes and clones every route's
 /// service on each request, which cost several microseconds per layer on
 /// the hottest paths. Only [`metrics::track`] needs the matched route and
-/// runs per route; it also names the route in the request's log span.
+/// runs per route, with the request timeout inside it so that a request cut
+/// short is counted under its route; it also names the route in the
+/// request's log span.
 pub fn build_app(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     let cors = (!state.config.cors_origins.is_empty()).then(|| cors(&state.config.cors_origins));
@@ -115,6 +117,10 @@ pub fn build_app(state: AppState) -> Router {
     };
     let routes = router
         .fallback(|| async { AppError::NotFound })
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .with_state(state);
     let layered = ServiceBuilder::new()
@@ -143,10 +149,6 @@ pub fn build_app(state: AppState) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .layer(map_response(json_error_bodies))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(routes);
     Router::new().fallback_service(layered)

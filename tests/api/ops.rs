@@ -383,7 +383,11 @@ fn cors_origins_must_be_origins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d4_a_request_stuck_on_a_locked_database_gets_503_json_within_the_timeout() {
-    let app = spawn_app_with(|c| c.request_timeout = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| {
+        c.request_timeout = Duration::from_secs(1);
+        c.metrics = true;
+    })
+    .await;
     let lock = app.lock_writes().await;
     let started = Instant::now();
     let reply = app.register("stuck-writer", PASSWORD).await;
@@ -403,6 +407,15 @@ async fn d4_a_request_stuck_on_a_locked_database_gets_503_json_within_the_timeou
     assert!(took < Duration::from_secs(3), "{took:?}");
     // The server is fine afterwards.
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    // The timed-out request is counted under its route.
+    assert_eq!(
+        sample(
+            &metrics_text(&app).await,
+            "todo_api_http_requests_total",
+            &[r#"route="/auth/register""#, r#"status="503""#]
+        ),
+        Some(1.0)
+    );
 }
 
 // ------------------------------------------------- D3: slow clients, the cap
