@@ -366,3 +366,22 @@ impl TestApp {
         reply.json()
     }
 }
+
+/// The ids of a todo list and its `X-Total-Count`.
+pub async fn todo_list(app: &TestApp, token: &str, query: &str) -> (Vec<i64>, u64) {
+    let reply = app.get(&format!("/api/todos{query}"), Some(token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
+    let total = reply
+        .header("x-total-count")
+        .unwrap_or_else(|| panic!("no X-Total-Count on {query}"))
+        .parse()
+        .expect("a numeric X-Total-Count");
+    let ids = reply
+        .json()
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {}", reply.text))
+        .iter()
+        .map(|todo| todo["id"].as_i64().expect("todo id"))
+        .collect();
+    (ids, total)
+}

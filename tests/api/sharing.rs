@@ -25,25 +25,6 @@ async fn set_user(app: &TestApp, admin: &str, id: i64, patch: Value) {
     }
 }
 
-/// The ids of a todo list and its `X-Total-Count`.
-async fn list(app: &TestApp, token: &str, query: &str) -> (Vec<i64>, u64) {
-    let reply = app.get(&format!("/api/todos{query}"), Some(token)).await;
-    assert_eq!(reply.status, StatusCode::OK, "{query}: {}", reply.text);
-    let total = reply
-        .header("x-total-count")
-        .unwrap_or_else(|| panic!("no X-Total-Count on {query}"))
-        .parse()
-        .expect("a numeric X-Total-Count");
-    let ids = reply
-        .json()
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {}", reply.text))
-        .iter()
-        .map(|todo| todo["id"].as_i64().expect("todo id"))
-        .collect();
-    (ids, total)
-}
-
 fn id_of(todo: &Value) -> i64 {
     todo["id"].as_i64().expect("todo id")
 }
@@ -54,7 +35,7 @@ async fn assert_reads(app: &TestApp, token: &str, todo: &Value) {
     let reply = app.get(&format!("/api/todos/{id}"), Some(token)).await;
     assert_eq!(reply.status, StatusCode::OK, "todo {id}: {}", reply.text);
     assert_eq!(&reply.json(), todo);
-    let (ids, _) = list(app, token, "?shared=true&limit=1000").await;
+    let (ids, _) = todo_list(app, token, "?shared=true&limit=1000").await;
     assert!(ids.contains(&id), "todo {id} missing from {ids:?}");
 }
 
@@ -124,7 +105,7 @@ async fn assert_hidden(app: &TestApp, token: &str, id: i64) {
             "{method} headers differ from a missing id"
         );
     }
-    let (ids, total) = list(app, token, "?shared=true&limit=1000").await;
+    let (ids, total) = todo_list(app, token, "?shared=true&limit=1000").await;
     assert!(!ids.contains(&id), "hidden todo {id} listed in {ids:?}");
     assert_eq!(total, ids.len() as u64);
 }
@@ -215,14 +196,14 @@ async fn a_reader_in_the_owners_department_with_enough_clearance_reads_a_shared_
     assert_eq!(reply.json(), s.todo);
     assert_eq!(reply.json()["owner"], "owner");
 
-    let (ids, total) = list(&s.app, &s.reader, "?shared=true").await;
+    let (ids, total) = todo_list(&s.app, &s.reader, "?shared=true").await;
     assert_eq!(ids, [s.id()]);
     assert_eq!(total, 1);
     let shared = s.app.get("/api/todos?shared=true", Some(&s.reader)).await;
     assert_eq!(shared.json(), json!([s.todo]));
 
     // Without `shared`, the list is the reader's own, which is empty.
-    let (ids, total) = list(&s.app, &s.reader, "").await;
+    let (ids, total) = todo_list(&s.app, &s.reader, "").await;
     assert!(ids.is_empty());
     assert_eq!(total, 0);
 }
@@ -246,7 +227,7 @@ async fn moving_the_owner_to_another_department_ends_access_at_once() {
     assert_hidden(&s.app, &s.reader, s.id()).await;
     s.assert_unchanged().await;
     // The owner still sees their own todo.
-    let (ids, _) = list(&s.app, &s.owner, "?shared=true").await;
+    let (ids, _) = todo_list(&s.app, &s.owner, "?shared=true").await;
     assert_eq!(ids, [s.id()]);
 }
 
@@ -259,7 +240,7 @@ async fn an_owner_without_a_department_shares_with_nobody_not_even_callers_witho
     // Null never matches null.
     s.set(s.reader_id, json!({"department": null})).await;
     assert_hidden(&s.app, &s.reader, s.id()).await;
-    let (ids, total) = list(&s.app, &s.reader, "?shared=true").await;
+    let (ids, total) = todo_list(&s.app, &s.reader, "?shared=true").await;
     assert!(ids.is_empty(), "{ids:?}");
     assert_eq!(total, 0);
     s.assert_unchanged().await;
@@ -342,7 +323,7 @@ async fn clearance_equal_to_the_todos_is_enough_and_one_less_is_not() {
             assert_hidden(&s.app, &s.reader, id_of(todo)).await;
         }
     }
-    let (ids, total) = list(&s.app, &s.reader, "?shared=true").await;
+    let (ids, total) = todo_list(&s.app, &s.reader, "?shared=true").await;
     let expected: Vec<i64> = [3, 2, 1, 0]
         .iter()
         .map(|&level| id_of(&by_level[level]))
@@ -428,7 +409,7 @@ async fn an_admin_in_the_same_department_with_enough_clearance_reads_like_anyone
     s.set(admin_id, json!({"department": "ops", "clearance_level": 3}))
         .await;
     assert_reads(&s.app, &s.admin, &s.todo).await;
-    let (ids, total) = list(&s.app, &s.admin, "?shared=true").await;
+    let (ids, total) = todo_list(&s.app, &s.admin, "?shared=true").await;
     assert_eq!(ids, [s.id()]);
     assert_eq!(total, 1);
 
@@ -610,7 +591,7 @@ async fn shared_listing_holds_exactly_the_todos_each_caller_may_read_newest_firs
     let w = world().await;
     for (caller, person) in w.people.iter().enumerate() {
         let expected = w.expected(caller, |_| true);
-        let (ids, total) = list(&w.app, &person.token, "?shared=true&limit=1000").await;
+        let (ids, total) = todo_list(&w.app, &person.token, "?shared=true&limit=1000").await;
         assert_eq!(ids, expected, "caller {caller}");
         assert_eq!(total, expected.len() as u64, "caller {caller}");
         // Every listed todo is also readable on its own.
@@ -647,7 +628,7 @@ async fn shared_listing_pages_with_limit_and_offset() {
         let mut paged = Vec::new();
         let mut offset = 0;
         loop {
-            let (ids, total) = list(
+            let (ids, total) = todo_list(
                 &w.app,
                 token,
                 &format!("?shared=true&limit=3&offset={offset}"),
@@ -673,7 +654,7 @@ async fn shared_listing_pages_with_limit_and_offset() {
         assert_eq!(paged, expected, "caller {caller}");
     }
     // Far past the end: empty, with the total still right.
-    let (ids, total) = list(
+    let (ids, total) = todo_list(
         &w.app,
         &w.people[OPS_HIGH].token,
         "?shared=true&limit=5&offset=500",
@@ -689,7 +670,7 @@ async fn the_completed_filter_applies_to_own_and_shared_todos_alike() {
     for (caller, person) in w.people.iter().enumerate() {
         for completed in [true, false] {
             let expected = w.expected(caller, |todo| todo.completed == completed);
-            let (ids, total) = list(
+            let (ids, total) = todo_list(
                 &w.app,
                 &person.token,
                 &format!("?shared=true&completed={completed}&limit=1000"),
@@ -720,12 +701,12 @@ async fn without_shared_the_list_holds_only_the_callers_own_todos() {
         let own = w.own(caller, |_| true);
         assert_eq!(own.len(), 8);
         for query in ["?limit=1000", "?shared=false&limit=1000"] {
-            let (ids, total) = list(&w.app, &person.token, query).await;
+            let (ids, total) = todo_list(&w.app, &person.token, query).await;
             assert_eq!(ids, own, "caller {caller} {query}");
             assert_eq!(total, 8);
         }
         let done = w.own(caller, |todo| todo.completed);
-        let (ids, total) = list(&w.app, &person.token, "?completed=true").await;
+        let (ids, total) = todo_list(&w.app, &person.token, "?completed=true").await;
         assert_eq!(ids, done, "caller {caller}");
         assert_eq!(total, done.len() as u64);
     }
