@@ -176,10 +176,10 @@ fn commit_group(connection: &Connection, group: Vec<WriteJob>) {
         return refuse_group(group, &error);
     }
     let mut answers = Vec::with_capacity(group.len());
-    let mut aborted = None;
+    let mut aborted: Option<RepoError> = None;
     for job in group {
         if let Some(error) = &aborted {
-            answers.push(job(Err(RepoError::clone(error))));
+            answers.push(job(Err(error.clone())));
             continue;
         }
         answers.push(job(Ok(connection)));
