@@ -98,8 +98,16 @@ fn jwt(c: &mut Criterion) {
     group.bench_function("sign an access token", |b| {
         b.iter(|| keys.access_token(black_box(&subject), now, i64::MAX))
     });
+    // A fresh token each time: the full check, and remembering the token.
+    group.bench_function("verify an access token, first use", |b| {
+        b.iter_batched(
+            || keys.access_token(&subject, now, i64::MAX),
+            |token| keys.verify(&token.expect("signing works"), TokenKind::Access),
+            BatchSize::SmallInput,
+        )
+    });
     for (name, token) in [
-        ("verify an access token", &access),
+        ("verify an access token, again", &access),
         ("refuse a forged payload", &forged),
         ("refuse a refresh token as access", &refresh),
     ] {

@@ -48,7 +48,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let granted = Scopes::from_known(claims.scopes.iter().map(String::as_str));
         Ok(Self {
             scopes: granted.intersection(user.scopes),
-            session: claims.sid,
+            session: claims.sid.clone(),
             user,
         })
     }

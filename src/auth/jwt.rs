@@ -1,5 +1,6 @@
 //! Signing and checking JWTs: HS256 only, with our own claims policy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -14,6 +15,9 @@ const AUDIENCE: &str = "todo-api";
 
 /// Tokens longer than this are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 4096;
+
+/// How many verified tokens are remembered (a few MiB at most).
+const VERIFIED_TOKENS: usize = 4096;
 
 /// The shortest signing secret accepted, in bytes (RFC 7518 §3.2 for HS256).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -83,6 +87,11 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     lifetimes: TokenLifetimes,
+    /// Tokens whose signature and claims passed, by their exact text: a
+    /// client sends the same token with every request, and checking it
+    /// again would parse and hash it again for the same answer. Only the
+    /// expiry changes with time, so it is checked on every use.
+    verified: quick_cache::sync::Cache<String, Arc<Claims>>,
 }
 
 /// Why a secret cannot sign tokens.
@@ -108,6 +117,7 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(bytes),
             validation,
             lifetimes,
+            verified: quick_cache::sync::Cache::new(VERIFIED_TOKENS),
         })
     }
 
@@ -167,14 +177,32 @@ impl TokenKeys {
     }
 
     /// The claims of a genuine, unexpired token of `kind`, or `None`.
-    pub fn verify(&self, token: &str, kind: TokenKind) -> Option<Claims> {
+    pub fn verify(&self, token: &str, kind: TokenKind) -> Option<Arc<Claims>> {
+        self.verify_at(token, kind, unix_now())
+    }
+
+    fn verify_at(&self, token: &str, kind: TokenKind, now: i64) -> Option<Arc<Claims>> {
         if token.len() > MAX_TOKEN_LEN {
             return None;
         }
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
-            .filter(|claims| claims.kind == kind)
+        let claims = match self.verified.get(token) {
+            Some(claims) => claims,
+            None => {
+                let claims =
+                    jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+                        .ok()
+                        .map(|data| Arc::new(data.claims))?;
+                self.verified.insert(token.to_owned(), Arc::clone(&claims));
+                claims
+            }
+        };
+        (claims.kind == kind && !self.expired(&claims, now)).then_some(claims)
+    }
+
+    /// The expiry rule of the validation, with its leeway.
+    fn expired(&self, claims: &Claims, now: i64) -> bool {
+        let leeway = i64::try_from(self.validation.leeway).unwrap_or(i64::MAX);
+        claims.exp < now.saturating_sub(leeway)
     }
 }
 
@@ -311,18 +339,19 @@ mod tests {
         assert!(keys.verify(&parts.join("."), TokenKind::Access).is_none());
     }
 
-    #[test]
-    fn a_token_signed_with_another_key_is_refused() {
-        let other = TokenKeys::new(
+    /// Keys that sign with a different secret.
+    fn other_keys() -> TokenKeys {
+        TokenKeys::new(
             &SecretString::from("another-secret-that-is-long-enough-too"),
             keys(60, 0).lifetimes(),
         )
-        .unwrap();
-        assert!(
-            keys(60, 0)
-                .verify(&access_token(&other), TokenKind::Access)
-                .is_none()
-        );
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_refused() {
+        let token = access_token(&other_keys());
+        assert!(keys(60, 0).verify(&token, TokenKind::Access).is_none());
     }
 
     #[test]
@@ -374,5 +403,38 @@ mod tests {
         ] {
             assert!(keys.verify(token, TokenKind::Access).is_none());
         }
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_with_the_same_leeway() {
+        let keys = keys(60, 5);
+        let token = access_token(&keys);
+        let exp = keys.verify(&token, TokenKind::Access).unwrap().exp;
+        assert!(keys.verified.get(token.as_str()).is_some(), "remembered");
+        assert!(keys.verify_at(&token, TokenKind::Access, exp + 5).is_some());
+        assert!(keys.verify_at(&token, TokenKind::Access, exp + 6).is_none());
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_refused_as_the_other_kind() {
+        let keys = keys(60, 0);
+        let token = access_token(&keys);
+        assert!(keys.verify(&token, TokenKind::Access).is_some());
+        assert!(keys.verify(&token, TokenKind::Refresh).is_none());
+    }
+
+    #[test]
+    fn refused_tokens_are_not_remembered() {
+        let keys = keys(60, 0);
+        let token = access_token(&keys);
+        // One character of the signature changed (all of its six bits count).
+        let mut forged = token.into_bytes();
+        let at = forged.len() - 10;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        for refused in [forged.as_str(), "a.b.c", &access_token(&other_keys())] {
+            assert!(keys.verify(refused, TokenKind::Access).is_none());
+        }
+        assert_eq!(keys.verified.len(), 0);
     }
 }

@@ -208,7 +208,7 @@ pub async fn refresh(
     let now = unix_now();
     let rotation = Rotation {
         user_id: claims.uid,
-        spent_jti: claims.jti,
+        spent_jti: claims.jti.clone(),
         next_jti: random_id(),
         next_expires_at: unix_after(now, state.tokens.lifetimes().refresh),
         now,
