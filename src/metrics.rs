@@ -240,7 +240,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let route = matched
         .as_ref()
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-    crate::telemetry::record_route(route);
+    if let Some(matched) = &matched {
+        crate::telemetry::record_route(matched);
+    }
     let response = next.run(request).await;
     state.metrics.observe_request(
         &method,

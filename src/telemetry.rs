@@ -6,15 +6,23 @@
 //! come from clients are logged with `escape_debug`, so that a newline or a
 //! terminal escape sequence cannot forge or disguise a log line.
 
+use std::cell::{Ref, RefCell};
+use std::fmt;
 use std::io::IsTerminal;
-use std::net::SocketAddr;
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderName, HeaderValue, Response};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
-use tracing::Span;
+use tracing::Level;
+use tracing::field::{Field, Visit};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::registry::LookupSpan;
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -36,15 +44,11 @@ pub enum LogFormat {
 /// UTC RFC 3339 timestamps, colours only on a terminal.
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init(),
-    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(format == LogFormat::Text && std::io::stdout().is_terminal())
+        .event_format(LogLine { format })
+        .init();
 }
 
 /// Middleware before the request-id layer: a client's `X-Request-Id` is
@@ -68,45 +72,227 @@ pub async fn sanitize_request_id(mut request: Request, next: Next) -> axum::resp
     next.run(request).await
 }
 
-/// The span every request runs in: method, request id and client address;
-/// `route` is filled in once the router has matched one
-/// ([`record_route`]), `user` once a token has been checked.
-pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let client = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| tracing::field::display(peer.ip()));
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        route = tracing::field::Empty,
-        request_id,
-        client,
-        user = tracing::field::Empty,
-    )
+tokio::task_local! {
+    /// What every log line of a request names, set by [`access_log`].
+    static REQUEST: RequestContext;
 }
 
-/// Names the matched route (or [`crate::metrics::UNMATCHED_ROUTE`]) in the
-/// current request's span.
-pub fn record_route(route: &str) {
-    Span::current().record("route", route);
+/// The request a log line belongs to: fixed when it arrives, except the
+/// route (known once the router has matched one) and the user (once a
+/// token has been checked).
+struct RequestContext {
+    method: Method,
+    request_id: HeaderValue,
+    client: Option<IpAddr>,
+    route: RefCell<Option<MatchedPath>>,
+    user: RefCell<Option<String>>,
 }
 
-/// The one line logged per request, when its response starts.
-pub fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-        "request"
-    );
+impl RequestContext {
+    fn of(request: &Request) -> Self {
+        Self {
+            method: request.method().clone(),
+            request_id: request
+                .headers()
+                .get(&REQUEST_ID)
+                .cloned()
+                .unwrap_or(HeaderValue::from_static("-")),
+            client: request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+            route: RefCell::new(None),
+            user: RefCell::new(None),
+        }
+    }
+
+    fn route(&self) -> Ref<'_, str> {
+        Ref::map(self.route.borrow(), |route| {
+            route
+                .as_ref()
+                .map_or(crate::metrics::UNMATCHED_ROUTE, MatchedPath::as_str)
+        })
+    }
 }
 
-/// Names the signed-in user in the current request's span.
+/// Middleware after the request-id layer: everything logged while the
+/// request is served names it (see [`LogLine`]), and one line is logged
+/// when its response starts, with the status and latency.
+pub async fn access_log(request: Request, next: Next) -> axum::response::Response {
+    let started = Instant::now();
+    let context = RequestContext::of(&request);
+    REQUEST
+        .scope(context, async move {
+            let response = next.run(request).await;
+            let latency = started.elapsed();
+            tracing::info!(
+                status = response.status().as_u16(),
+                latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+                "request"
+            );
+            response
+        })
+        .await
+}
+
+/// Names the matched route in the current request's log lines.
+pub fn record_route(route: &MatchedPath) {
+    let _outside_a_request = REQUEST.try_with(|context| {
+        context.route.replace(Some(route.clone()));
+    });
+}
+
+/// Names the signed-in user in the current request's log lines.
 pub fn record_user(username: &str) {
-    Span::current().record("user", tracing::field::display(username.escape_debug()));
+    let _outside_a_request = REQUEST.try_with(|context| {
+        context
+            .user
+            .replace(Some(username.escape_debug().to_string()));
+    });
+}
+
+/// The log line format, text or JSON: the time, level, the request (method,
+/// route, request id, client address, user) when there is one, the target
+/// and the event's fields. A request's fields come from [`REQUEST`], not
+/// from a span: one line per request costs one event, not a span's
+/// bookkeeping as well.
+struct LogLine {
+    format: LogFormat,
+}
+
+impl<S, N> FormatEvent<S, N> for LogLine
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        fields: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        // Records from the `log` crate name their own origin.
+        let normalized = event.normalized_metadata();
+        let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let (level, target) = (metadata.level(), metadata.target());
+        let mut time = String::with_capacity(32);
+        SystemTime.format_time(&mut Writer::new(&mut time))?;
+        match self.format {
+            LogFormat::Text => {
+                let (color, reset) = match writer.has_ansi_escapes() {
+                    true => (level_color(*level), "\x1b[0m"),
+                    false => ("", ""),
+                };
+                write!(writer, "{time} {color}{level:>5}{reset} ")?;
+                REQUEST
+                    .try_with(|request| write_text_request(&mut writer, request))
+                    .unwrap_or(Ok(()))?;
+                write!(writer, "{target}: ")?;
+                fields.format_fields(writer.by_ref(), event)?;
+            }
+            LogFormat::Json => {
+                let mut values = JsonValues::default();
+                event.record(&mut values);
+                write!(
+                    writer,
+                    r#"{{"timestamp":"{time}","level":"{level}","fields":{},"target":{}"#,
+                    serde_json::Value::Object(values.0),
+                    json_string(target)
+                )?;
+                REQUEST
+                    .try_with(|request| write_json_request(&mut writer, request))
+                    .unwrap_or(Ok(()))?;
+                writer.write_char('}')?;
+            }
+        }
+        writeln!(writer)
+    }
+}
+
+fn write_text_request(writer: &mut Writer<'_>, request: &RequestContext) -> fmt::Result {
+    write!(
+        writer,
+        "request{{method={} route={:?} request_id={:?}",
+        request.method,
+        &*request.route(),
+        String::from_utf8_lossy(request.request_id.as_bytes())
+    )?;
+    if let Some(client) = request.client {
+        write!(writer, " client={client}")?;
+    }
+    if let Some(user) = &*request.user.borrow() {
+        write!(writer, " user={user}")?;
+    }
+    writer.write_str("}: ")
+}
+
+fn write_json_request(writer: &mut Writer<'_>, request: &RequestContext) -> fmt::Result {
+    write!(
+        writer,
+        r#","span":{{"method":"{}","route":{},"request_id":{}"#,
+        request.method,
+        json_string(&request.route()),
+        json_string(&String::from_utf8_lossy(request.request_id.as_bytes()))
+    )?;
+    if let Some(client) = request.client {
+        write!(writer, r#","client":"{client}""#)?;
+    }
+    if let Some(user) = &*request.user.borrow() {
+        write!(writer, r#","user":{}"#, json_string(user))?;
+    }
+    writer.write_str(r#","name":"request"}"#)
+}
+
+/// An event's fields as JSON values, without the `log.` ones that say
+/// where a `log` record came from.
+#[derive(Default)]
+struct JsonValues(serde_json::Map<String, serde_json::Value>);
+
+impl JsonValues {
+    fn insert(&mut self, field: &Field, value: impl Into<serde_json::Value>) {
+        if !field.name().starts_with("log.") {
+            self.0.insert(field.name().to_owned(), value.into());
+        }
+    }
+}
+
+impl Visit for JsonValues {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.insert(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.insert(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.insert(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.insert(field, value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.insert(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.insert(field, format!("{value:?}"));
+    }
+}
+
+/// `text` as a JSON string, quotes and escapes included.
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+fn level_color(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "\x1b[31m",
+        Level::WARN => "\x1b[33m",
+        Level::INFO => "\x1b[32m",
+        Level::DEBUG => "\x1b[34m",
+        Level::TRACE => "\x1b[35m",
+    }
 }
