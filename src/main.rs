@@ -61,11 +61,29 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let result = match cli.command {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(telemetry::write_held_lines)
+        .on_thread_stop(telemetry::release_held_lines)
+        .build();
+    let result = match runtime {
+        Ok(runtime) => runtime.block_on(run(cli.command)),
+        Err(e) => Err(format!("cannot start the runtime: {e}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("todo-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
         Command::Serve(args) => serve(args).await,
         Command::CreateUser {
             username,
@@ -75,13 +93,6 @@ async fn main() -> ExitCode {
             database,
         } => create_user(username, name, email, admin, database).await,
         Command::Migrate { database } => migrate(database).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("todo-api: {message}");
-            ExitCode::FAILURE
-        }
     }
 }
 

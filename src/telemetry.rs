@@ -8,7 +8,7 @@
 
 use std::cell::{Ref, RefCell};
 use std::fmt;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -47,8 +47,84 @@ pub fn init(format: LogFormat) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(format == LogFormat::Text && std::io::stdout().is_terminal())
+        .with_writer(|| LineSink)
         .event_format(LogLine { format })
         .init();
+}
+
+/// Held lines are written once they reach this many bytes, even if the
+/// worker holding them never goes idle.
+const HELD_LINES_MAX: usize = 16 * 1024;
+
+thread_local! {
+    /// Log lines a runtime worker has not written yet; `None` on threads
+    /// that write each line at once.
+    static HELD_LINES: RefCell<Option<HeldLines>> = const { RefCell::new(None) };
+}
+
+/// A worker's unwritten lines; written when the thread ends, too.
+struct HeldLines(Vec<u8>);
+
+impl HeldLines {
+    fn write_out(&mut self) {
+        if !self.0.is_empty() {
+            // A log line that cannot be written has nowhere else to go.
+            let _ = std::io::stdout().lock().write_all(&self.0);
+            self.0.clear();
+        }
+    }
+}
+
+impl Drop for HeldLines {
+    fn drop(&mut self) {
+        self.write_out();
+    }
+}
+
+/// Where log lines go: standard output, one `write` per line, except on a
+/// busy runtime worker (see [`write_held_lines`]).
+struct LineSink;
+
+impl Write for LineSink {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        // Not held on a thread that is ending (its lines are gone by now).
+        let held = HELD_LINES.try_with(|held| match held.borrow_mut().as_mut() {
+            Some(held) => {
+                held.0.extend_from_slice(line);
+                if held.0.len() >= HELD_LINES_MAX {
+                    held.write_out();
+                }
+                true
+            }
+            None => false,
+        });
+        if held != Ok(true) {
+            std::io::stdout().lock().write_all(line)?;
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// For the runtime's `on_thread_park`: a worker about to go idle writes
+/// the lines it logged since it last did, in one `write`. From then on,
+/// this thread holds its lines while it works: under load, one system call
+/// carries many lines instead of one each; when the service is quiet, each
+/// line is written as soon as its request is done. A crash can lose what a
+/// busy worker held (at most [`HELD_LINES_MAX`] bytes each).
+pub fn write_held_lines() {
+    HELD_LINES.with_borrow_mut(|held| {
+        held.get_or_insert_with(|| HeldLines(Vec::with_capacity(HELD_LINES_MAX)))
+            .write_out();
+    });
+}
+
+/// For the runtime's `on_thread_stop`: nothing held is left behind.
+pub fn release_held_lines() {
+    HELD_LINES.with_borrow_mut(Option::take);
 }
 
 /// Middleware before the request-id layer: a client's `X-Request-Id` is
