@@ -35,18 +35,23 @@ fn find_in(tx: &Connection, id: i64) -> rusqlite::Result<Option<Todo>> {
         .optional()
 }
 
+/// The listing's condition on `completed`, if any: always parameter 2.
+fn completed_filter(listing: &TodoListing) -> &'static str {
+    match listing.completed {
+        Some(_) => " AND t.completed = ?2",
+        None => "",
+    }
+}
+
 /// A query of the ids a listing shows, and its parameters. With sharing, it
 /// is the union of the reader's own todos and their department's shared
 /// ones, each side served by an index, so only ids are gathered and sorted.
 fn visible_ids(listing: &TodoListing) -> (String, Vec<Value>) {
     let mut values = vec![Value::Integer(listing.reader_id)];
-    let completed = match listing.completed {
-        Some(completed) => {
-            values.push(Value::Integer(completed.into()));
-            " AND t.completed = ?2"
-        }
-        None => "",
-    };
+    if let Some(completed) = listing.completed {
+        values.push(Value::Integer(completed.into()));
+    }
+    let completed = completed_filter(listing);
     let own = format!("SELECT t.id FROM todos t WHERE t.owner_id = ?1{completed}");
     let Some(reader) = &listing.shared_with else {
         return (own, values);
@@ -71,17 +76,27 @@ impl TodoRepository for SqliteStore {
             let n = values.len();
             values.push(Value::Integer(page.limit.into()));
             values.push(Value::Integer(page.offset));
-            // Only the page's rows are read in full and joined.
-            c.prepare_cached(&format!(
-                "WITH visible(id) AS ({ids})
-                 {TODO_SELECT} WHERE t.id IN
-                    (SELECT id FROM visible ORDER BY id DESC LIMIT ?{} OFFSET ?{})
-                 ORDER BY t.id DESC",
-                n + 1,
-                n + 2
-            ))?
-            .query_map(params_from_iter(values.iter()), todo_from_row)?
-            .collect()
+            let (limit, offset) = (n + 1, n + 2);
+            let sql = if listing.shared_with.is_none() {
+                // The owner's index gives the page in order; the owner's
+                // row is read once (u.id = ?1 follows from the join).
+                format!(
+                    "{TODO_SELECT} WHERE t.owner_id = ?1{}
+                     ORDER BY t.id DESC LIMIT ?{limit} OFFSET ?{offset}",
+                    completed_filter(&listing)
+                )
+            } else {
+                // Only the page's rows are read in full and joined.
+                format!(
+                    "WITH visible(id) AS ({ids})
+                     {TODO_SELECT} WHERE t.id IN
+                        (SELECT id FROM visible ORDER BY id DESC LIMIT ?{limit} OFFSET ?{offset})
+                     ORDER BY t.id DESC"
+                )
+            };
+            c.prepare_cached(&sql)?
+                .query_map(params_from_iter(values.iter()), todo_from_row)?
+                .collect()
         })
         .await
     }
