@@ -189,7 +189,7 @@ impl From<RepoError> for AppError {
 /// Gives every error response that left its handler without a body (axum's
 /// 404 and 405 fallbacks, timeouts, layers' rejections) the contract's JSON
 /// shape, keeping its status and headers such as `Allow`.
-pub async fn json_error_bodies(response: Response) -> Response {
+pub fn json_error_bodies(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()

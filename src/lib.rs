@@ -28,8 +28,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -94,7 +92,7 @@ impl std::ops::Deref for AppState {
 /// the hottest paths. Only [`metrics::track`] needs the matched route and
 /// runs per route, with the request timeout inside it so that a request cut
 /// short is counted under its route; it also names the route in the
-/// request's log span.
+/// request's log lines.
 pub fn build_app(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     let cors = (!state.config.cors_origins.is_empty()).then(|| cors(&state.config.cors_origins));
@@ -123,26 +121,28 @@ pub fn build_app(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .with_state(state);
     let layered = ServiceBuilder::new()
-        .layer(from_fn(telemetry::sanitize_request_id))
-        .layer(SetRequestIdLayer::new(
-            telemetry::REQUEST_ID,
-            MakeRequestUuid,
-        ))
-        .layer(PropagateRequestIdLayer::new(telemetry::REQUEST_ID))
         .layer(from_fn(telemetry::access_log))
         .option_layer(cors)
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(map_response(json_error_bodies))
+        .layer(map_response(finish_response))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(routes);
     Router::new().fallback_service(layered)
+}
+
+/// What every response gets (but a CORS preflight's): a JSON body if it is
+/// an error without one, `nosniff`, and `no-store` unless a route chose
+/// its own caching.
+async fn finish_response(response: axum::response::Response) -> axum::response::Response {
+    let mut response = json_error_bodies(response);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Browsers on `origins` may call the API with a bearer token.

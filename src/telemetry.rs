@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use tracing::Level;
 use tracing::field::{Field, Visit};
@@ -127,10 +127,10 @@ pub fn release_held_lines() {
     HELD_LINES.with_borrow_mut(Option::take);
 }
 
-/// Middleware before the request-id layer: a client's `X-Request-Id` is
-/// kept only when it is short and plain (letters, digits, `-`, `_`, `.`,
-/// `:`), otherwise a fresh one is made.
-pub async fn sanitize_request_id(mut request: Request, next: Next) -> axum::response::Response {
+/// The request's id: the client's `X-Request-Id` when it is the only one,
+/// short and plain (letters, digits, `-`, `_`, `.`, `:`), otherwise a fresh
+/// UUID.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
     let plain = |value: &HeaderValue| {
         let bytes = value.as_bytes();
         !bytes.is_empty()
@@ -139,13 +139,16 @@ pub async fn sanitize_request_id(mut request: Request, next: Next) -> axum::resp
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
     };
-    let headers = request.headers();
-    let keep = headers.get_all(&REQUEST_ID).iter().count() == 1
-        && headers.get(&REQUEST_ID).is_some_and(plain);
-    if !keep {
-        request.headers_mut().remove(&REQUEST_ID);
+    let mut ids = headers.get_all(&REQUEST_ID).iter();
+    match (ids.next(), ids.next()) {
+        (Some(id), None) if plain(id) => id.clone(),
+        _ => {
+            let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+            let uuid = uuid::Uuid::new_v4().hyphenated();
+            HeaderValue::from_bytes(uuid.encode_lower(&mut text).as_bytes())
+                .unwrap_or(HeaderValue::from_static("-"))
+        }
     }
-    next.run(request).await
 }
 
 tokio::task_local! {
@@ -165,14 +168,10 @@ struct RequestContext {
 }
 
 impl RequestContext {
-    fn of(request: &Request) -> Self {
+    fn of(request: &Request, request_id: HeaderValue) -> Self {
         Self {
             method: request.method().clone(),
-            request_id: request
-                .headers()
-                .get(&REQUEST_ID)
-                .cloned()
-                .unwrap_or(HeaderValue::from_static("-")),
+            request_id,
             client: request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()
@@ -191,15 +190,20 @@ impl RequestContext {
     }
 }
 
-/// Middleware after the request-id layer: everything logged while the
-/// request is served names it (see [`LogLine`]), and one line is logged
-/// when its response starts, with the status and latency.
-pub async fn access_log(request: Request, next: Next) -> axum::response::Response {
+/// The outermost middleware: gives the request its id ([`request_id`]),
+/// which the handlers see in `X-Request-Id` and the client gets back;
+/// everything logged while the request is served names it (see
+/// [`LogLine`]), and one line is logged when its response starts, with the
+/// status and latency.
+pub async fn access_log(mut request: Request, next: Next) -> axum::response::Response {
     let started = Instant::now();
-    let context = RequestContext::of(&request);
+    let id = request_id(request.headers());
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let context = RequestContext::of(&request, id.clone());
     REQUEST
         .scope(context, async move {
-            let response = next.run(request).await;
+            let mut response = next.run(request).await;
+            response.headers_mut().insert(REQUEST_ID, id);
             let latency = started.elapsed();
             tracing::info!(
                 status = response.status().as_u16(),
