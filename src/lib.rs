@@ -22,13 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state, map_response};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{from_fn, map_response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
@@ -89,7 +88,7 @@ impl std::ops::Deref for AppState {
 /// The layers wrap the router once, from outside, rather than each route
 /// (`Router::layer`): a per-route layer boxes and clones every route's
 /// service on each request, which cost several microseconds per layer on
-/// the hottest paths. Only [`metrics::track`] needs the matched route and
+/// the hottest paths. Only [`metrics::TrackLayer`] needs the matched route and
 /// runs per route, with the request timeout inside it so that a request cut
 /// short is counted under its route; it also names the route in the
 /// request's log lines.
@@ -114,11 +113,7 @@ pub fn build_app(state: AppState) -> Router {
     };
     let routes = router
         .fallback(|| async { AppError::NotFound })
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
-        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(metrics::TrackLayer::new(state.clone(), request_timeout))
         .with_state(state);
     let layered = ServiceBuilder::new()
         .layer(from_fn(telemetry::access_log))

@@ -2,13 +2,15 @@
 //! and the `/metrics` exposition. Each [`crate::AppState`] has its own
 //! registry, so servers in one process (the tests) never mix their numbers.
 
+use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, header};
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -18,6 +20,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use tower::{Layer, Service};
 
 use crate::AppState;
 use crate::db::PoolStats;
@@ -229,28 +232,107 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Middleware: counts every request by its matched route (never the raw
-/// path) and status, with its latency, and names the route in the log
-/// span. Runs after routing, where axum has put the [`MatchedPath`] into the
-/// request.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched
-        .as_ref()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-    if let Some(matched) = &matched {
-        crate::telemetry::record_route(matched);
+/// Wraps each route (and the fallback): counts every request by its
+/// matched route (never the raw path) and status, with its latency, names
+/// the route in the request's log lines, and answers 503 when the request
+/// takes longer than the timeout, counted under its route too. A layer of
+/// its own rather than `from_fn` middleware: it runs for every route on
+/// every request, and this way neither clones nor boxes anything.
+#[derive(Clone)]
+pub struct TrackLayer {
+    state: AppState,
+    timeout: Duration,
+}
+
+impl TrackLayer {
+    pub fn new(state: AppState, timeout: Duration) -> Self {
+        Self { state, timeout }
     }
-    let response = next.run(request).await;
-    state.metrics.observe_request(
-        &method,
-        route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+}
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`TrackLayer`] puts around a route.
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+    layer: TrackLayer,
+}
+
+impl<S> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        if let Some(route) = &route {
+            crate::telemetry::record_route(route);
+        }
+        let method = request.method().clone();
+        TrackFuture {
+            response: tokio::time::timeout(self.layer.timeout, self.inner.call(request)),
+            started: Instant::now(),
+            method,
+            route,
+            state: self.layer.state.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A tracked request's response, counted when it is ready.
+    pub struct TrackFuture<F> {
+        #[pin]
+        response: tokio::time::Timeout<F>,
+        started: Instant,
+        method: Method,
+        route: Option<MatchedPath>,
+        state: AppState,
+    }
+}
+
+impl<F> Future for TrackFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match ready!(this.response.poll(cx)) {
+            Ok(Ok(response)) => response,
+            Ok(Err(never)) => match never {},
+            Err(_elapsed) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        };
+        let route = this
+            .route
+            .as_ref()
+            .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        this.state.metrics.observe_request(
+            this.method,
+            route,
+            response.status().as_u16(),
+            this.started.elapsed().as_secs_f64(),
+        );
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// `GET /metrics`: no token needed; serve it only where scrapers, not
