@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::middleware::{from_fn, map_response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower::ServiceBuilder;
@@ -116,9 +115,9 @@ pub fn build_app(state: AppState) -> Router {
         .layer(metrics::TrackLayer::new(state.clone(), request_timeout))
         .with_state(state);
     let layered = ServiceBuilder::new()
-        .layer(from_fn(telemetry::access_log))
+        .layer(telemetry::AccessLogLayer)
         .option_layer(cors)
-        .layer(map_response(finish_response))
+        .map_response(finish_response)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(routes);
     Router::new().fallback_service(layered)
@@ -127,7 +126,7 @@ pub fn build_app(state: AppState) -> Router {
 /// What every response gets (but a CORS preflight's): a JSON body if it is
 /// an error without one, `nosniff`, and `no-store` unless a route chose
 /// its own caching.
-async fn finish_response(response: axum::response::Response) -> axum::response::Response {
+fn finish_response(response: axum::response::Response) -> axum::response::Response {
     let mut response = json_error_bodies(response);
     let headers = response.headers_mut();
     headers.insert(

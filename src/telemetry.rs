@@ -7,14 +7,20 @@
 //! terminal escape sequence cannot forge or disguise a log line.
 
 use std::cell::{Ref, RefCell};
+use std::convert::Infallible;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
-use axum::middleware::Next;
+use axum::response::Response;
+use tokio::task::futures::TaskLocalFuture;
+use tower::util::Oneshot;
+use tower::{Layer, Service, ServiceExt};
 use tracing::Level;
 use tracing::field::{Field, Visit};
 use tracing_log::NormalizeEvent;
@@ -152,7 +158,7 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
 }
 
 tokio::task_local! {
-    /// What every log line of a request names, set by [`access_log`].
+    /// What every log line of a request names, set by [`AccessLog`].
     static REQUEST: RequestContext;
 }
 
@@ -190,29 +196,88 @@ impl RequestContext {
     }
 }
 
-/// The outermost middleware: gives the request its id ([`request_id`]),
-/// which the handlers see in `X-Request-Id` and the client gets back;
-/// everything logged while the request is served names it (see
-/// [`LogLine`]), and one line is logged when its response starts, with the
-/// status and latency.
-pub async fn access_log(mut request: Request, next: Next) -> axum::response::Response {
-    let started = Instant::now();
-    let id = request_id(request.headers());
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    let context = RequestContext::of(&request, id.clone());
-    REQUEST
-        .scope(context, async move {
-            let mut response = next.run(request).await;
-            response.headers_mut().insert(REQUEST_ID, id);
-            let latency = started.elapsed();
-            tracing::info!(
-                status = response.status().as_u16(),
-                latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
-                "request"
-            );
+/// The outermost layer: gives the request its id ([`request_id`]), which
+/// the handlers see in `X-Request-Id` and the client gets back; everything
+/// logged while the request is served names it (see [`LogLine`]), and one
+/// line is logged when its response starts, with the status and latency.
+/// A layer of its own rather than `from_fn` middleware, which would clone
+/// and box the whole stack inside it on every request.
+#[derive(Clone, Copy, Default)]
+pub struct AccessLogLayer;
+
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> AccessLog<S> {
+        AccessLog { inner }
+    }
+}
+
+/// The service [`AccessLogLayer`] puts around the application.
+#[derive(Clone)]
+pub struct AccessLog<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for AccessLog<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AccessLogFuture<Oneshot<S, Request>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The inner service is made ready in the request's own future,
+        // where the request's log context is set.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let id = request_id(request.headers());
+        request.headers_mut().insert(REQUEST_ID, id.clone());
+        let context = RequestContext::of(&request, id);
+        AccessLogFuture {
+            response: REQUEST.scope(context, self.inner.clone().oneshot(request)),
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's response, served in its log context and logged once
+    /// it is ready.
+    pub struct AccessLogFuture<F: Future> {
+        #[pin]
+        response: TaskLocalFuture<RequestContext, F>,
+        started: Instant,
+    }
+}
+
+impl<F> Future for AccessLogFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Ok(mut response) = ready!(this.response.as_mut().poll(cx));
+        let latency = this.started.elapsed();
+        if let Some(context) = this.response.take_value() {
             response
-        })
-        .await
+                .headers_mut()
+                .insert(REQUEST_ID, context.request_id.clone());
+            REQUEST.sync_scope(context, || {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    latency_ms = (latency.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+                    "request"
+                );
+            });
+        }
+        Poll::Ready(Ok(response))
+    }
 }
 
 /// Names the matched route in the current request's log lines.
