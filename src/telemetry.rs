@@ -441,3 +441,52 @@ fn level_color(level: Level) -> &'static str {
         Level::TRACE => "\x1b[35m",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_for(values: &[&str]) -> HeaderValue {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(REQUEST_ID, HeaderValue::from_str(value).unwrap());
+        }
+        request_id(&headers)
+    }
+
+    #[test]
+    fn a_request_id_is_kept_only_when_it_is_the_only_one_and_plain() {
+        assert_eq!(id_for(&["trace-42.a_b:c"]), "trace-42.a_b:c");
+        let too_long = "x".repeat(MAX_REQUEST_ID_LEN + 1);
+        for replaced in [
+            &[][..],
+            &["a", "b"],
+            &["a b"],
+            &["<x>"],
+            &[too_long.as_str()],
+        ] {
+            let id = id_for(replaced);
+            let text = id.to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(text).is_ok(), "{replaced:?}: {text}");
+            assert_eq!(text.len(), 36);
+        }
+    }
+
+    #[test]
+    fn a_worker_holds_its_lines_from_its_first_idle_moment_to_the_next() {
+        std::thread::spawn(|| {
+            let held = || HELD_LINES.with_borrow(|held| held.as_ref().map(|h| h.0.len()));
+            LineSink.write_all(b"\n").unwrap();
+            assert_eq!(held(), None, "written at once before the thread idles");
+            write_held_lines();
+            LineSink.write_all(b"\n").unwrap();
+            assert_eq!(held(), Some(1));
+            write_held_lines();
+            assert_eq!(held(), Some(0));
+            release_held_lines();
+            assert_eq!(held(), None);
+        })
+        .join()
+        .unwrap();
+    }
+}
