@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use super::{SqliteStore, count_column, now, parse_column};
 use crate::db::{Page, RepoError, own_todo_count};
 use crate::todos::Todo;
-use crate::todos::repository::{NewTodo, TodoChanges, TodoListing, TodoRepository};
+use crate::todos::repository::{NewTodo, Reader, TodoChanges, TodoListing, TodoRepository};
 
 const TODO_SELECT: &str = "SELECT t.id, t.title, t.description, t.completed, t.visibility,
         t.clearance_level, t.owner_id, u.username, u.department, t.created_at, t.updated_at
@@ -43,57 +43,68 @@ fn completed_filter(listing: &TodoListing) -> &'static str {
     }
 }
 
-/// A query of the ids a listing shows, and its parameters. With sharing, it
-/// is the union of the reader's own todos and their department's shared
-/// ones, each side served by an index, so only ids are gathered and sorted.
-fn visible_ids(listing: &TodoListing) -> (String, Vec<Value>) {
+/// The parameters every listing starts with: the reader, then `completed`
+/// when the listing filters on it.
+fn reader_values(listing: &TodoListing) -> Vec<Value> {
     let mut values = vec![Value::Integer(listing.reader_id)];
     if let Some(completed) = listing.completed {
         values.push(Value::Integer(completed.into()));
     }
+    values
+}
+
+/// A query of the ids a shared listing shows, and its parameters: the union
+/// of the reader's own todos and their department's shared ones, each side
+/// served by an index, so only ids are gathered and sorted.
+fn visible_ids(listing: &TodoListing, reader: &Reader) -> (String, Vec<Value>) {
+    let mut values = reader_values(listing);
     let completed = completed_filter(listing);
-    let own = format!("SELECT t.id FROM todos t WHERE t.owner_id = ?1{completed}");
-    let Some(reader) = &listing.shared_with else {
-        return (own, values);
-    };
     let dept = values.len() + 1;
     values.push(Value::Text(reader.department.clone()));
     values.push(Value::Integer(reader.clearance_level.into()));
-    let shared = format!(
-        "SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
+    let sql = format!(
+        "SELECT t.id FROM todos t WHERE t.owner_id = ?1{completed}
+         UNION ALL
+         SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
          WHERE u.department = ?{dept} AND u.id <> ?1 AND t.visibility = 'department'
            AND t.clearance_level <= ?{}{completed}",
         dept + 1
     );
-    (format!("{own} UNION ALL {shared}"), values)
+    (sql, values)
 }
 
 #[async_trait]
 impl TodoRepository for SqliteStore {
     async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError> {
         self.read(move |c| {
-            let (ids, mut values) = visible_ids(&listing);
-            let n = values.len();
+            let (sql, mut values) = match &listing.shared_with {
+                None => {
+                    // The owner's index gives the page in order; the owner's
+                    // row is read once (u.id = ?1 follows from the join).
+                    let values = reader_values(&listing);
+                    let (limit, offset) = (values.len() + 1, values.len() + 2);
+                    let sql = format!(
+                        "{TODO_SELECT} WHERE t.owner_id = ?1{}
+                         ORDER BY t.id DESC LIMIT ?{limit} OFFSET ?{offset}",
+                        completed_filter(&listing)
+                    );
+                    (sql, values)
+                }
+                Some(reader) => {
+                    // Only the page's rows are read in full and joined.
+                    let (ids, values) = visible_ids(&listing, reader);
+                    let (limit, offset) = (values.len() + 1, values.len() + 2);
+                    let sql = format!(
+                        "WITH visible(id) AS ({ids})
+                         {TODO_SELECT} WHERE t.id IN
+                            (SELECT id FROM visible ORDER BY id DESC LIMIT ?{limit} OFFSET ?{offset})
+                         ORDER BY t.id DESC"
+                    );
+                    (sql, values)
+                }
+            };
             values.push(Value::Integer(page.limit.into()));
             values.push(Value::Integer(page.offset));
-            let (limit, offset) = (n + 1, n + 2);
-            let sql = if listing.shared_with.is_none() {
-                // The owner's index gives the page in order; the owner's
-                // row is read once (u.id = ?1 follows from the join).
-                format!(
-                    "{TODO_SELECT} WHERE t.owner_id = ?1{}
-                     ORDER BY t.id DESC LIMIT ?{limit} OFFSET ?{offset}",
-                    completed_filter(&listing)
-                )
-            } else {
-                // Only the page's rows are read in full and joined.
-                format!(
-                    "WITH visible(id) AS ({ids})
-                     {TODO_SELECT} WHERE t.id IN
-                        (SELECT id FROM visible ORDER BY id DESC LIMIT ?{limit} OFFSET ?{offset})
-                     ORDER BY t.id DESC"
-                )
-            };
             c.prepare_cached(&sql)?
                 .query_map(params_from_iter(values.iter()), todo_from_row)?
                 .collect()
@@ -103,15 +114,15 @@ impl TodoRepository for SqliteStore {
 
     async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {
         self.read(move |c| {
-            if listing.shared_with.is_none() {
+            let Some(reader) = &listing.shared_with else {
                 let column = own_todo_count(listing.completed);
                 return c
                     .prepare_cached(&format!("SELECT {column} FROM users WHERE id = ?1"))?
                     .query_row([listing.reader_id], count_column)
                     .optional()
                     .map(Option::unwrap_or_default);
-            }
-            let (ids, values) = visible_ids(&listing);
+            };
+            let (ids, values) = visible_ids(&listing, reader);
             c.prepare_cached(&format!(
                 "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"
             ))?
