@@ -164,7 +164,7 @@ tokio::task_local! {
 
 /// The request a log line belongs to: fixed when it arrives, except the
 /// route (known once the router has matched one) and the user (once a
-/// token has been checked).
+/// token has been checked; escaped only when a line is written).
 struct RequestContext {
     method: Method,
     request_id: HeaderValue,
@@ -290,9 +290,7 @@ pub fn record_route(route: &MatchedPath) {
 /// Names the signed-in user in the current request's log lines.
 pub fn record_user(username: &str) {
     let _outside_a_request = REQUEST.try_with(|context| {
-        context
-            .user
-            .replace(Some(username.escape_debug().to_string()));
+        context.user.replace(Some(username.to_owned()));
     });
 }
 
@@ -320,15 +318,14 @@ where
         let normalized = event.normalized_metadata();
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let (level, target) = (metadata.level(), metadata.target());
-        let mut time = String::with_capacity(32);
-        SystemTime.format_time(&mut Writer::new(&mut time))?;
         match self.format {
             LogFormat::Text => {
                 let (color, reset) = match writer.has_ansi_escapes() {
                     true => (level_color(*level), "\x1b[0m"),
                     false => ("", ""),
                 };
-                write!(writer, "{time} {color}{level:>5}{reset} ")?;
+                SystemTime.format_time(&mut writer)?;
+                write!(writer, " {color}{level:>5}{reset} ")?;
                 REQUEST
                     .try_with(|request| write_text_request(&mut writer, request))
                     .unwrap_or(Ok(()))?;
@@ -338,9 +335,11 @@ where
             LogFormat::Json => {
                 let mut values = JsonValues::default();
                 event.record(&mut values);
+                writer.write_str(r#"{"timestamp":""#)?;
+                SystemTime.format_time(&mut writer)?;
                 write!(
                     writer,
-                    r#"{{"timestamp":"{time}","level":"{level}","fields":{},"target":{}"#,
+                    r#"","level":"{level}","fields":{},"target":{}"#,
                     serde_json::Value::Object(values.0),
                     json_string(target)
                 )?;
@@ -366,7 +365,7 @@ fn write_text_request(writer: &mut Writer<'_>, request: &RequestContext) -> fmt:
         write!(writer, " client={client}")?;
     }
     if let Some(user) = &*request.user.borrow() {
-        write!(writer, " user={user}")?;
+        write!(writer, " user={}", user.escape_debug())?;
     }
     writer.write_str("}: ")
 }
@@ -383,7 +382,8 @@ fn write_json_request(writer: &mut Writer<'_>, request: &RequestContext) -> fmt:
         write!(writer, r#","client":"{client}""#)?;
     }
     if let Some(user) = &*request.user.borrow() {
-        write!(writer, r#","user":{}"#, json_string(user))?;
+        let escaped = user.escape_debug().to_string();
+        write!(writer, r#","user":{}"#, json_string(&escaped))?;
     }
     writer.write_str(r#","name":"request"}"#)
 }

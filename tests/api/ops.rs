@@ -115,6 +115,10 @@ async fn metrics_count_requests_by_matched_route_and_logins_by_outcome() {
         let reply = app.get("/api/todos/424242", Some(&token)).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
     }
+    for _ in 0..2 {
+        let reply = app.get("/no/such/route-7731", None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    }
     let wrong = app.login("alice", "not her password").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let unknown = app.login("nobody-here", "not a password").await;
@@ -136,6 +140,16 @@ async fn metrics_count_requests_by_matched_route_and_logins_by_outcome() {
         "{text}"
     );
     assert!(!text.contains("424242"), "raw paths never become labels");
+    assert_eq!(
+        sample(
+            &text,
+            requests,
+            &[r#"route="unmatched""#, r#"status="404""#]
+        ),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(!text.contains("route-7731"), "nor unmatched ones");
     assert_eq!(
         sample(
             &text,
@@ -1074,6 +1088,15 @@ async fn g1_g2_g3_the_logs_name_events_users_and_addresses_but_no_secret() {
 
     // Every line is one JSON record: nothing was forged by the evil name.
     let lines = json_lines(&log);
+    // Records of the `log` crate (the migrations) name their own origin,
+    // and never a source path of the build.
+    assert!(
+        lines.iter().any(|l| l["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("refinery"))),
+        "{log}"
+    );
+    assert!(!log.contains("log.file"), "{log}");
     let utc_time = |record: &Value| {
         record["timestamp"]
             .as_str()
