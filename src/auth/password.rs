@@ -58,30 +58,6 @@ fn verify_now(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Makes glibc's malloc hand argon2's ~19 MiB blocks back to the system.
-///
-/// By default glibc raises its mmap threshold after the first large block is
-/// freed and then carves such blocks out of its heaps, which fragment: a
-/// burst of 300 registrations left ~860 MiB resident with two hashing
-/// permits. With a fixed threshold every block above 1 MiB is its own
-/// mapping, unmapped on free, and the same burst peaks at ~80 MiB.
-fn return_large_blocks_to_the_system() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        /// `M_MMAP_THRESHOLD` in glibc's `malloc.h`.
-        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
-        unsafe extern "C" {
-            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-        }
-        // SAFETY: mallopt only changes an allocator setting; glibc makes it
-        // thread-safe, and the value is within the documented range.
-        ONCE.call_once(|| unsafe {
-            mallopt(M_MMAP_THRESHOLD, 1 << 20);
-        });
-    }
-}
-
 /// Lowers the calling thread's priority (on Linux the nice value belongs
 /// to the thread). Raising one's nice value is always allowed; should it
 /// fail anyway, hashing still works, only at the normal priority.
@@ -93,7 +69,6 @@ fn lower_priority() {
 
 impl PasswordHasher {
     pub fn new(permits: usize) -> Result<Self, AppError> {
-        return_large_blocks_to_the_system();
         let permits = permits.max(1);
         let threads = rayon::ThreadPoolBuilder::new()
             .num_threads(permits)

@@ -744,8 +744,8 @@ async fn d2_300_parallel_registrations_get_clean_answers_and_the_server_survives
         started.elapsed()
     );
     // Two hashing permits of ~19 MiB each; other tests of this process may
-    // hash meanwhile. Without the allocator setting in auth/password.rs the
-    // peak grew by ~800 MiB here.
+    // hash meanwhile. With glibc's default malloc settings the peak grew by
+    // ~800 MiB here.
     if let (Some(before), Some(after)) = (before, after) {
         let grown_mib = after.saturating_sub(before) / 1024;
         assert!(grown_mib < 400, "peak memory grew by {grown_mib} MiB");
