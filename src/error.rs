@@ -1,6 +1,6 @@
 //! The one place where an error becomes an HTTP response in the contract's shape.
 
-use axum::Json;
+use crate::json::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
@@ -21,10 +22,10 @@ pub use server::{ServeOptions, serve_with};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
-use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +37,7 @@ use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::db::Database;
 use crate::error::{AppError, json_error_bodies};
+use crate::json::Json;
 
 /// mimalloc rather than the system's malloc, for the binary and the tests
 /// alike: a listing allocates a few hundred small strings, and mimalloc

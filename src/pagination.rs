@@ -1,6 +1,6 @@
 //! Paging of list routes: `?limit=&offset=` in, `X-Total-Count` out.
 
-use axum::Json;
+use crate::json::Json;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! `/api/todos` and `/api/todos/{id}`.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;

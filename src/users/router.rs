@@ -1,6 +1,6 @@
 //! `/api/users/me` and the admin routes under `/api/users`.
 
-use axum::Json;
+use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
