@@ -1,6 +1,28 @@
 //! The SQLite backend: WAL mode, a pool of readers used in place on the
 //! async workers, and one writer thread that commits writes in groups.
 
+// Statement texts are put together at compile time (`concat!`), so a
+// query's text is not formatted again for every request.
+
+/// The columns `users::user_from_row` reads, qualified so that joins may
+/// use them.
+macro_rules! user_columns {
+    () => {
+        "users.id, users.username, users.name, users.email, users.role, users.scopes,
+         users.disabled, users.department, users.clearance_level"
+    };
+}
+
+/// A todo with its owner's name and department, as `todos::todo_from_row`
+/// reads them.
+macro_rules! todo_select {
+    () => {
+        "SELECT t.id, t.title, t.description, t.completed, t.visibility,
+            t.clearance_level, t.owner_id, u.username, u.department, t.created_at, t.updated_at
+         FROM todos t JOIN users u ON u.id = t.owner_id"
+    };
+}
+
 mod sessions;
 mod todos;
 mod users;
@@ -108,8 +130,7 @@ impl SqliteStore {
     /// the query itself.
     async fn read<T, F>(&self, query: F) -> Result<T, RepoError>
     where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
     {
         let connection = checkout(&self.readers)?;
         query(&connection).map_err(RepoError::from)
@@ -312,17 +333,16 @@ fn count_column(row: &rusqlite::Row<'_>) -> rusqlite::Result<u64> {
 
 /// Converts a stored text column into a domain value, failing like any
 /// other column conversion.
-fn parse_column<T: std::str::FromStr>(index: usize, value: String) -> rusqlite::Result<T>
+fn parse_column<T: std::str::FromStr>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    value.parse().map_err(|e: T::Err| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            e.to_string().into(),
-        )
-    })
+    let failed = |cause: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, cause)
+    };
+    let text = row.get_ref(index)?.as_str().map_err(|e| failed(e.into()))?;
+    text.parse()
+        .map_err(|e: T::Err| failed(e.to_string().into()))
 }
 
 #[cfg(test)]

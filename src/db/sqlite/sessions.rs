@@ -1,16 +1,21 @@
 //! Sessions, refresh tokens and failed-login counters in SQLite.
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::users::{USER_COLUMNS, user_from_row, user_from_row_at};
+use super::users::{user_from_row, user_from_row_at};
 use super::{SqliteStore, now, parse_column};
 use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
 use crate::db::RepoError;
 use crate::users::Scopes;
 
-fn requested_scopes(stored: Option<String>) -> rusqlite::Result<Option<Scopes>> {
-    stored.map(|s| parse_column(0, s)).transpose()
+/// The scopes a session asked for in column `index`, if it narrowed them.
+fn requested_scopes(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Scopes>> {
+    if row.get_ref(index)? == ValueRef::Null {
+        return Ok(None);
+    }
+    parse_column(row, index).map(Some)
 }
 
 fn insert_refresh_token(
@@ -78,10 +83,11 @@ impl SessionRepository for SqliteStore {
         session_id: &str,
         now_secs: i64,
     ) -> Result<Option<crate::users::User>, RepoError> {
-        let (username, session_id) = (username.to_string(), session_id.to_string());
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users
+        self.read(|c| {
+            c.prepare_cached(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users
                  WHERE id = ?1 AND username = ?2 AND disabled = 0
                    AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?3 AND s.user_id = users.id
                                AND s.revoked_at IS NULL AND s.expires_at > ?4)"
@@ -116,18 +122,19 @@ impl SessionRepository for SqliteStore {
             if expires_at <= rotation.now {
                 return Ok(RotationOutcome::Invalid);
             }
-            let live: Option<(Option<String>, i64, crate::users::User)> = tx
+            let live: Option<(Option<Scopes>, i64, crate::users::User)> = tx
                 .query_row(
-                    &format!(
-                        "SELECT s.scopes, s.expires_at, {USER_COLUMNS} FROM sessions s
-                         JOIN users ON users.id = s.user_id
+                    concat!(
+                        "SELECT s.scopes, s.expires_at, ",
+                        user_columns!(),
+                        " FROM sessions s JOIN users ON users.id = s.user_id
                          WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2
                            AND users.disabled = 0"
                     ),
                     params![session_id, rotation.now],
                     |row| {
                         let user = user_from_row_at(row, 2)?;
-                        Ok((row.get(0)?, row.get(1)?, user))
+                        Ok((requested_scopes(row, 0)?, row.get(1)?, user))
                     },
                 )
                 .optional()?;
@@ -146,7 +153,7 @@ impl SessionRepository for SqliteStore {
             )?;
             Ok(RotationOutcome::Rotated {
                 user,
-                requested: requested_scopes(requested)?,
+                requested,
                 session_id,
                 session_expires_at,
             })

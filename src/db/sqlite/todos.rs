@@ -1,5 +1,7 @@
 //! Todos in SQLite.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -9,9 +11,8 @@ use crate::db::{Page, RepoError, own_todo_count};
 use crate::todos::Todo;
 use crate::todos::repository::{NewTodo, Reader, TodoChanges, TodoListing, TodoRepository};
 
-const TODO_SELECT: &str = "SELECT t.id, t.title, t.description, t.completed, t.visibility,
-        t.clearance_level, t.owner_id, u.username, u.department, t.created_at, t.updated_at
-    FROM todos t JOIN users u ON u.id = t.owner_id";
+const TODO_SELECT: &str = todo_select!();
+const TODO_BY_ID: &str = concat!(todo_select!(), " WHERE t.id = ?1");
 
 fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
     Ok(Todo {
@@ -19,7 +20,7 @@ fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
         title: row.get(1)?,
         description: row.get(2)?,
         completed: row.get(3)?,
-        visibility: parse_column(4, row.get(4)?)?,
+        visibility: parse_column(row, 4)?,
         clearance_level: row.get(5)?,
         owner_id: row.get(6)?,
         owner: row.get(7)?,
@@ -30,7 +31,7 @@ fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
 }
 
 fn find_in(tx: &Connection, id: i64) -> rusqlite::Result<Option<Todo>> {
-    tx.prepare_cached(&format!("{TODO_SELECT} WHERE t.id = ?1"))?
+    tx.prepare_cached(TODO_BY_ID)?
         .query_row([id], todo_from_row)
         .optional()
 }
@@ -77,18 +78,22 @@ fn visible_ids(listing: &TodoListing, reader: &Reader) -> (String, Vec<Value>) {
 impl TodoRepository for SqliteStore {
     async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError> {
         self.read(move |c| {
-            let (sql, mut values) = match &listing.shared_with {
+            let (sql, mut values): (Cow<'static, str>, _) = match &listing.shared_with {
                 None => {
                     // The owner's index gives the page in order; the owner's
                     // row is read once (u.id = ?1 follows from the join).
-                    let values = reader_values(&listing);
-                    let (limit, offset) = (values.len() + 1, values.len() + 2);
-                    let sql = format!(
-                        "{TODO_SELECT} WHERE t.owner_id = ?1{}
-                         ORDER BY t.id DESC LIMIT ?{limit} OFFSET ?{offset}",
-                        completed_filter(&listing)
-                    );
-                    (sql, values)
+                    let sql = match listing.completed {
+                        None => concat!(
+                            todo_select!(),
+                            " WHERE t.owner_id = ?1 ORDER BY t.id DESC LIMIT ?2 OFFSET ?3"
+                        ),
+                        Some(_) => concat!(
+                            todo_select!(),
+                            " WHERE t.owner_id = ?1 AND t.completed = ?2
+                             ORDER BY t.id DESC LIMIT ?3 OFFSET ?4"
+                        ),
+                    };
+                    (sql.into(), reader_values(&listing))
                 }
                 Some(reader) => {
                     // Only the page's rows are read in full and joined.
@@ -100,7 +105,7 @@ impl TodoRepository for SqliteStore {
                             (SELECT id FROM visible ORDER BY id DESC LIMIT ?{limit} OFFSET ?{offset})
                          ORDER BY t.id DESC"
                     );
-                    (sql, values)
+                    (sql.into(), values)
                 }
             };
             values.push(Value::Integer(page.limit.into()));
@@ -133,7 +138,7 @@ impl TodoRepository for SqliteStore {
 
     async fn find(&self, id: i64) -> Result<Option<Todo>, RepoError> {
         self.read(move |c| {
-            c.prepare_cached(&format!("{TODO_SELECT} WHERE t.id = ?1"))?
+            c.prepare_cached(TODO_BY_ID)?
                 .query_row([id], todo_from_row)
                 .optional()
         })

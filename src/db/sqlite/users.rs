@@ -8,23 +8,21 @@ use crate::db::{Page, RepoError};
 use crate::users::User;
 use crate::users::repository::{ColumnValue, NewUser, UserChanges, UserRepository};
 
-/// The columns [`user_from_row`] reads, qualified so that joins may use them.
-pub(super) const USER_COLUMNS: &str = "users.id, users.username, users.name, users.email,
-    users.role, users.scopes, users.disabled, users.department, users.clearance_level";
+const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
 
 pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     user_from_row_at(row, 0)
 }
 
-/// Reads the [`USER_COLUMNS`] that start at column `at`.
+/// Reads the columns of `user_columns!` that start at column `at`.
 pub(super) fn user_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
         id: row.get(at)?,
         username: row.get(at + 1)?,
         name: row.get(at + 2)?,
         email: row.get(at + 3)?,
-        role: parse_column(at + 4, row.get(at + 4)?)?,
-        scopes: parse_column(at + 5, row.get(at + 5)?)?,
+        role: parse_column(row, at + 4)?,
+        scopes: parse_column(row, at + 5)?,
         disabled: row.get(at + 6)?,
         department: row.get(at + 7)?,
         clearance_level: row.get(at + 8)?,
@@ -32,7 +30,7 @@ pub(super) fn user_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Use
 }
 
 fn find_in(tx: &Connection, id: i64) -> rusqlite::Result<Option<User>> {
-    tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+    tx.prepare_cached(USER_BY_ID)?
         .query_row([id], user_from_row)
         .optional()
 }
@@ -89,8 +87,8 @@ impl UserRepository for SqliteStore {
     }
 
     async fn find(&self, id: i64) -> Result<Option<User>, RepoError> {
-        self.read(move |c| {
-            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+        self.read(|c| {
+            c.prepare_cached(USER_BY_ID)?
                 .query_row([id], user_from_row)
                 .optional()
         })
@@ -98,10 +96,11 @@ impl UserRepository for SqliteStore {
     }
 
     async fn find_credentials(&self, username: &str) -> Result<Option<(User, String)>, RepoError> {
-        let username = username.to_string();
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE lower(username) = lower(?1)"
+        self.read(|c| {
+            c.prepare_cached(concat!(
+                "SELECT ",
+                user_columns!(),
+                ", password_hash FROM users WHERE lower(username) = lower(?1)"
             ))?
             .query_row([username], |row| Ok((user_from_row(row)?, row.get(9)?)))
             .optional()
@@ -110,9 +109,11 @@ impl UserRepository for SqliteStore {
     }
 
     async fn list(&self, page: Page) -> Result<Vec<User>, RepoError> {
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY id LIMIT ?1 OFFSET ?2"
+        self.read(|c| {
+            c.prepare_cached(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users ORDER BY id LIMIT ?1 OFFSET ?2"
             ))?
             .query_map(params![page.limit, page.offset], user_from_row)?
             .collect()
