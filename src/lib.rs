@@ -10,6 +10,7 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod todos;

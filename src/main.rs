@@ -64,12 +64,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_park(telemetry::write_held_lines)
-        .on_thread_stop(telemetry::release_held_lines)
-        .build();
-    let result = match runtime {
+    let result = match todo_api::runtime::build() {
         Ok(runtime) => runtime.block_on(run(cli.command)),
         Err(e) => Err(format!("cannot start the runtime: {e}")),
     };

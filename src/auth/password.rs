@@ -12,6 +12,8 @@ use tokio::sync::Semaphore;
 
 use crate::error::AppError;
 
+mod turns;
+
 /// How long a hashing request may queue for a free slot before the server
 /// answers 503 rather than pile up work it cannot do.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,7 +75,10 @@ impl PasswordHasher {
         let threads = rayon::ThreadPoolBuilder::new()
             .num_threads(permits)
             .thread_name(|n| format!("argon2-{n}"))
-            .start_handler(|_| lower_priority())
+            .start_handler(|_| {
+                lower_priority();
+                turns::prepare_this_thread();
+            })
             // Without a handler a panicking job would abort the process; the
             // request then gets a 500 through its dropped reply channel.
             .panic_handler(|_| tracing::error!("a password hashing job panicked"))
@@ -118,7 +123,7 @@ impl PasswordHasher {
         self.threads.spawn(move || {
             let _permit = permit;
             // The receiver is gone only if the request was dropped meanwhile.
-            let _ = done.send(work());
+            let _ = done.send(turns::in_turns(work));
         });
         result.await.map_err(AppError::internal)
     }
