@@ -214,32 +214,32 @@ async fn accept_failed(error: &std::io::Error) {
 /// I/O.
 struct BatchedWrites {
     stream: TcpStream,
-    /// The pending yield of the write in progress, if it is waiting.
-    turn: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
-    /// Set once the write in progress has had its turn; cleared by flush.
-    ready: bool,
+    /// The yield the write in progress waits on, if it waits.
+    waiting: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Set once the write in progress has yielded; cleared by flush.
+    yielded: bool,
 }
 
 impl BatchedWrites {
     fn new(stream: TcpStream) -> Self {
         Self {
             stream,
-            turn: None,
-            ready: false,
+            waiting: None,
+            yielded: false,
         }
     }
 
     /// Ready once the worker has run its other tasks since the first call.
-    fn poll_turn(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.ready {
+    fn poll_yield(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
             return Poll::Ready(());
         }
-        let turn = self
-            .turn
+        let waiting = self
+            .waiting
             .get_or_insert_with(|| Box::pin(tokio::task::yield_now()));
-        ready!(turn.as_mut().poll(cx));
-        self.turn = None;
-        self.ready = true;
+        ready!(waiting.as_mut().poll(cx));
+        self.waiting = None;
+        self.yielded = true;
         Poll::Ready(())
     }
 }
@@ -260,7 +260,7 @@ impl AsyncWrite for BatchedWrites {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        ready!(self.poll_turn(cx));
+        ready!(self.poll_yield(cx));
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -269,7 +269,7 @@ impl AsyncWrite for BatchedWrites {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        ready!(self.poll_turn(cx));
+        ready!(self.poll_yield(cx));
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
@@ -279,7 +279,7 @@ impl AsyncWrite for BatchedWrites {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
-        self.ready = false;
+        self.yielded = false;
         Poll::Ready(Ok(()))
     }
 

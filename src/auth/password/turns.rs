@@ -37,16 +37,16 @@ mod linux {
     #[cfg(test)]
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    use super::{PAUSE, TURN};
+    use super::{Duration, PAUSE, TURN};
     use crate::runtime::workers_busy;
 
     /// Pauses taken so far, for the tests.
     #[cfg(test)]
     pub(super) static PAUSES: AtomicU64 = AtomicU64::new(0);
 
-    fn timespec(duration: std::time::Duration) -> libc::timespec {
+    fn timespec(duration: Duration) -> libc::timespec {
         libc::timespec {
-            tv_sec: 0,
+            tv_sec: libc::time_t::try_from(duration.as_secs()).unwrap_or(libc::time_t::MAX),
             tv_nsec: libc::c_long::from(duration.subsec_nanos()),
         }
     }
@@ -108,7 +108,7 @@ mod linux {
         }
 
         /// Fires every `period` from now on; a zero period stops it.
-        fn every(&self, period: std::time::Duration) {
+        fn every(&self, period: Duration) {
             let period = timespec(period);
             let schedule = libc::itimerspec {
                 it_interval: period,
@@ -145,13 +145,29 @@ mod linux {
         TIMER.set(timer);
     }
 
+    /// A timer firing every turn, until dropped (also when the work
+    /// panics).
+    struct Turns<'a>(&'a Timer);
+
+    impl<'a> Turns<'a> {
+        fn start(timer: &'a Timer) -> Self {
+            timer.every(TURN);
+            Self(timer)
+        }
+    }
+
+    impl Drop for Turns<'_> {
+        fn drop(&mut self) {
+            self.0.every(Duration::ZERO);
+        }
+    }
+
     /// Runs `work` in turns, on a thread prepared for it.
     pub fn in_turns<T>(work: impl FnOnce() -> T) -> T {
-        let set = |period| TIMER.with_borrow(|timer| timer.as_ref().map(|t| t.every(period)));
-        set(TURN);
-        let result = work();
-        set(std::time::Duration::ZERO);
-        result
+        TIMER.with_borrow(|timer| {
+            let _turns = timer.as_ref().map(Turns::start);
+            work()
+        })
     }
 }
 
