@@ -52,7 +52,7 @@ mod linux {
     }
 
     /// The signal handler. Only async-signal-safe work: atomic loads (and
-    /// in tests an atomic add) and `nanosleep`.
+    /// in tests an atomic add) and `nanosleep`, leaving errno as it was.
     extern "C" fn end_of_turn(_: libc::c_int) {
         if !workers_busy() {
             return;
@@ -60,10 +60,16 @@ mod linux {
         #[cfg(test)]
         PAUSES.fetch_add(1, Ordering::Relaxed);
         let pause = timespec(PAUSE);
-        // SAFETY: both pointers are valid for the call (the second may be
-        // null); nanosleep is async-signal-safe.
+        // SAFETY: __errno_location points at this thread's errno. The
+        // interrupted code may be about to read errno, so a failing
+        // nanosleep (EINTR) must not change it. Both pointers passed to
+        // nanosleep are valid (the second may be null); it is
+        // async-signal-safe.
         unsafe {
+            let errno = libc::__errno_location();
+            let saved = *errno;
             libc::nanosleep(&pause, std::ptr::null_mut());
+            *errno = saved;
         }
     }
 
