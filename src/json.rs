@@ -17,17 +17,69 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match sonic_rs::to_vec(&self.0) {
-            Ok(body) => (
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response(),
+            Ok(body) => json_response(body),
             Err(error) => AppError::internal(error).into_response(),
         }
     }
+}
+
+/// A JSON array response written one element at a time, so that a list
+/// can be encoded as its rows are read instead of being collected first.
+pub struct JsonArray {
+    body: Vec<u8>,
+    failed: Option<sonic_rs::Error>,
+}
+
+impl JsonArray {
+    /// Room for a page of about 20 todos without growing.
+    const INITIAL_CAPACITY: usize = 8 * 1024;
+
+    pub fn new() -> Self {
+        let mut body = Vec::with_capacity(Self::INITIAL_CAPACITY);
+        body.push(b'[');
+        Self { body, failed: None }
+    }
+
+    /// Appends `item`; should it fail to encode, the response becomes a
+    /// 500 instead of a truncated array.
+    pub fn push(&mut self, item: &impl Serialize) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.body.len() > 1 {
+            self.body.push(b',');
+        }
+        if let Err(error) = sonic_rs::to_writer(&mut self.body, item) {
+            self.failed = Some(error);
+        }
+    }
+}
+
+impl Default for JsonArray {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl IntoResponse for JsonArray {
+    fn into_response(mut self) -> Response {
+        if let Some(error) = self.failed {
+            return AppError::internal(error).into_response();
+        }
+        self.body.push(b']');
+        json_response(self.body)
+    }
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -53,5 +105,46 @@ mod tests {
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         assert_eq!(body, serde_json::to_vec(&value).unwrap());
+    }
+
+    async fn body_of(response: Response) -> axum::body::Bytes {
+        to_bytes(response.into_body(), usize::MAX).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_array_written_item_by_item_is_what_serde_json_writes_for_the_list() {
+        let items = [json!({"a": 1, "b": "x\n"}), json!(null), json!([true])];
+        for count in 0..=items.len() {
+            let mut array = JsonArray::new();
+            items[..count].iter().for_each(|item| array.push(item));
+            let response = array.into_response();
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+            let expected = serde_json::to_vec(&items[..count]).unwrap();
+            assert_eq!(body_of(response).await, expected, "{count} items");
+        }
+    }
+
+    /// Serializing this always fails.
+    struct Unencodable;
+
+    impl Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("cannot be encoded"))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_item_that_fails_to_encode_makes_the_array_a_500_not_a_truncated_body() {
+        let mut array = JsonArray::new();
+        array.push(&json!({"fine": true}));
+        array.push(&Unencodable);
+        array.push(&json!({"fine": true}));
+        let response = array.into_response();
+        assert_eq!(
+            response.status(),
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let body: serde_json::Value = serde_json::from_slice(&body_of(response).await).unwrap();
+        assert_eq!(body, json!({"error": "Internal server error"}));
     }
 }

@@ -1,9 +1,8 @@
 //! Paging of list routes: `?limit=&offset=` in, `X-Total-Count` out.
 
-use crate::json::Json;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::db::Page;
 use crate::error::AppError;
@@ -55,9 +54,9 @@ impl PageQuery {
     }
 }
 
-/// A JSON array with the total number of rows in `X-Total-Count`.
-pub fn with_total_count<T: Serialize>(total: u64, items: Vec<T>) -> Response {
-    let mut response = Json(items).into_response();
+/// A page of a list, with the total number of rows in `X-Total-Count`.
+pub fn with_total_count(total: u64, page: impl IntoResponse) -> Response {
+    let mut response = page.into_response();
     response
         .headers_mut()
         .insert("x-total-count", HeaderValue::from(total));

@@ -35,6 +35,37 @@ impl Todo {
             clearance_level: self.clearance_level,
         }
     }
+
+    /// The todo as a listing shows it.
+    pub fn as_listed(&self) -> ListedTodo<'_> {
+        ListedTodo {
+            id: self.id,
+            title: &self.title,
+            description: self.description.as_deref(),
+            completed: self.completed,
+            visibility: self.visibility,
+            clearance_level: self.clearance_level,
+            owner: &self.owner,
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        }
+    }
+}
+
+/// A todo as a listing shows it, borrowed from the stored row: a listing
+/// hands on its rows one at a time, so that a page goes from the database
+/// into the response without copying each field into a [`Todo`] first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedTodo<'a> {
+    pub id: i64,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub completed: bool,
+    pub visibility: Visibility,
+    pub clearance_level: u8,
+    pub owner: &'a str,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
 }
 
 /// Who besides the owner may read a todo.

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Todo, Visibility};
+use super::{ListedTodo, Todo, Visibility};
 use crate::db::{Page, RepoError};
 
 /// A todo about to be stored.
@@ -55,12 +55,21 @@ pub struct Reader {
     pub clearance_level: u8,
 }
 
+/// Where a listing hands its rows.
+pub type ListSink<'s> = dyn FnMut(ListedTodo<'_>) + Send + 's;
+
 /// Storage of todos. Writes take the owner's id and touch only that
 /// owner's rows, so a caller can never change someone else's todo.
 #[async_trait]
 pub trait TodoRepository: Send + Sync {
-    /// One page of the listing, newest first.
-    async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError>;
+    /// One page of the listing, newest first: each row is handed to `each`
+    /// as it is read. Returns how many rows there were.
+    async fn list(
+        &self,
+        listing: TodoListing,
+        page: Page,
+        each: &mut ListSink<'_>,
+    ) -> Result<usize, RepoError>;
     /// How many todos the whole listing holds.
     async fn count(&self, listing: TodoListing) -> Result<u64, RepoError>;
     async fn find(&self, id: i64) -> Result<Option<Todo>, RepoError>;

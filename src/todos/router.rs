@@ -1,24 +1,29 @@
 //! `/api/todos` and `/api/todos/{id}`.
 
-use crate::json::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::schemas::{TodoIn, TodoListQuery, TodoOut, TodoPatch};
-use super::service;
+use super::{ListedTodo, Todo, service};
 use crate::AppState;
 use crate::auth::extract::{ReadScope, Scoped, WriteScope};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::json::{Json, JsonArray};
 use crate::pagination::with_total_count;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(read, replace, update, remove))
+}
+
+/// One todo as the body of a response.
+fn todo_response(todo: &Todo) -> Response {
+    Json(TodoOut::from(todo.as_listed())).into_response()
 }
 
 /// The id path parameter of `/api/todos/{id}`.
@@ -35,9 +40,10 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<TodoListQuery>,
 ) -> Result<Response, AppError> {
-    let (todos, total) = service::list(&state, &caller, query.validate()?).await?;
-    let todos: Vec<TodoOut> = todos.into_iter().map(TodoOut::from).collect();
-    Ok(with_total_count(total, todos))
+    let mut page = JsonArray::new();
+    let mut write = |todo: ListedTodo<'_>| page.push(&TodoOut::from(todo));
+    let total = service::list(&state, &caller, query.validate()?, &mut write).await?;
+    Ok(with_total_count(total, page))
 }
 
 /// Creates a todo owned by the caller.
@@ -48,9 +54,9 @@ async fn create(
     caller: Scoped<WriteScope>,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TodoIn>,
-) -> Result<(StatusCode, Json<TodoOut>), AppError> {
+) -> Result<(StatusCode, Response), AppError> {
     let todo = service::create(&state, &caller, body.validate()?).await?;
-    Ok((StatusCode::CREATED, Json(todo.into())))
+    Ok((StatusCode::CREATED, todo_response(&todo)))
 }
 
 /// One todo the caller may read.
@@ -61,8 +67,8 @@ async fn read(
     caller: Scoped<ReadScope>,
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
-) -> Result<Json<TodoOut>, AppError> {
-    Ok(Json(service::get(&state, &caller, id).await?.into()))
+) -> Result<Response, AppError> {
+    Ok(todo_response(&service::get(&state, &caller, id).await?))
 }
 
 /// Replaces the caller's todo; omitted fields return to their defaults.
@@ -74,10 +80,10 @@ async fn replace(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<TodoIn>,
-) -> Result<Json<TodoOut>, AppError> {
+) -> Result<Response, AppError> {
     let changes = body.validate()?.into();
-    Ok(Json(
-        service::update(&state, &caller, id, changes).await?.into(),
+    Ok(todo_response(
+        &service::update(&state, &caller, id, changes).await?,
     ))
 }
 
@@ -90,10 +96,10 @@ async fn update(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
     ApiJson(body): ApiJson<TodoPatch>,
-) -> Result<Json<TodoOut>, AppError> {
+) -> Result<Response, AppError> {
     let changes = body.validate()?;
-    Ok(Json(
-        service::update(&state, &caller, id, changes).await?.into(),
+    Ok(todo_response(
+        &service::update(&state, &caller, id, changes).await?,
     ))
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::repository::{NewTodo, TodoChanges};
-use super::{Todo, Visibility};
+use super::{ListedTodo, Visibility};
 use crate::db::Page;
 use crate::error::AppError;
 use crate::pagination::PageQuery;
@@ -14,21 +14,21 @@ const DESCRIPTION_MAX_CHARS: usize = 10_000;
 
 /// A todo as clients see it; the owner appears by username only.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TodoOut {
+pub struct TodoOut<'a> {
     pub id: i64,
-    pub title: String,
-    pub description: Option<String>,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
     pub completed: bool,
     #[schema(value_type = Visibility)]
     pub visibility: &'static str,
     pub clearance_level: u8,
-    pub owner: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub owner: &'a str,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
 }
 
-impl From<Todo> for TodoOut {
-    fn from(todo: Todo) -> Self {
+impl<'a> From<ListedTodo<'a>> for TodoOut<'a> {
+    fn from(todo: ListedTodo<'a>) -> Self {
         Self {
             id: todo.id,
             title: todo.title,

@@ -1,7 +1,7 @@
 //! Todo rules: who may see and change what, decided by the access policy.
 
 use super::Todo;
-use super::repository::{NewTodo, Reader, TodoChanges, TodoListing};
+use super::repository::{ListSink, NewTodo, Reader, TodoChanges, TodoListing};
 use super::schemas::TodoFilter;
 use crate::AppState;
 use crate::auth::policy::{self, Action, Subject};
@@ -9,12 +9,13 @@ use crate::error::AppError;
 use crate::users::User;
 
 /// The caller's todos, and with `shared` those their department shares
-/// with them, newest first, with the total count.
+/// with them, newest first, handed to `each`; returns the total count.
 pub async fn list(
     state: &AppState,
     caller: &User,
     filter: TodoFilter,
-) -> Result<(Vec<Todo>, u64), AppError> {
+    each: &mut ListSink<'_>,
+) -> Result<u64, AppError> {
     let shared_with = match (&caller.department, filter.shared) {
         (Some(department), true) => Some(Reader {
             department: department.clone(),
@@ -27,12 +28,15 @@ pub async fn list(
         completed: filter.completed,
         shared_with,
     };
-    let todos = state.db.todos.list(listing.clone(), filter.page).await?;
-    let total = match filter.page.total_if_last(todos.len()) {
-        Some(total) => total,
-        None => state.db.todos.count(listing).await?,
-    };
-    Ok((todos, total))
+    let listed = state
+        .db
+        .todos
+        .list(listing.clone(), filter.page, each)
+        .await?;
+    match filter.page.total_if_last(listed) {
+        Some(total) => Ok(total),
+        None => Ok(state.db.todos.count(listing).await?),
+    }
 }
 
 pub async fn create(state: &AppState, caller: &User, todo: NewTodo) -> Result<Todo, AppError> {

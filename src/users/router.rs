@@ -44,7 +44,7 @@ async fn list(
 ) -> Result<impl IntoResponse, AppError> {
     let (users, total) = service::list(&state, query.into_page()?).await?;
     let users: Vec<UserOut> = users.into_iter().map(UserOut::from).collect();
-    Ok(with_total_count(total, users))
+    Ok(with_total_count(total, Json(users)))
 }
 
 /// One user (admins only).

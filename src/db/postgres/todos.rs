@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 use super::{PgStore, count, level, parse_text, timestamp};
 use crate::db::{Page, RepoError, own_todo_count};
 use crate::todos::Todo;
-use crate::todos::repository::{NewTodo, TodoChanges, TodoListing, TodoRepository};
+use crate::todos::repository::{ListSink, NewTodo, TodoChanges, TodoListing, TodoRepository};
 
 /// The columns [`todo_from_row`] reads, from `t` (todos) and `u` (owners).
 const TODO_COLUMNS: &str = "t.id, t.title, t.description, t.completed, t.visibility,
@@ -69,7 +69,12 @@ fn visible_ids(listing: &TodoListing) -> (String, Vec<Param>) {
 
 #[async_trait]
 impl TodoRepository for PgStore {
-    async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError> {
+    async fn list(
+        &self,
+        listing: TodoListing,
+        page: Page,
+        each: &mut ListSink<'_>,
+    ) -> Result<usize, RepoError> {
         let (ids, mut values) = visible_ids(&listing);
         let client = self.client().await?;
         let n = values.len();
@@ -86,12 +91,11 @@ impl TodoRepository for PgStore {
                 n + 2
             ))
             .await?;
-        client
-            .query(&statement, &as_params(&values))
-            .await?
-            .iter()
-            .map(todo_from_row)
-            .collect()
+        let rows = client.query(&statement, &as_params(&values)).await?;
+        for row in &rows {
+            each(todo_from_row(row)?.as_listed());
+        }
+        Ok(rows.len())
     }
 
     async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {

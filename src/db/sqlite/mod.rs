@@ -331,18 +331,39 @@ fn count_column(row: &rusqlite::Row<'_>) -> rusqlite::Result<u64> {
     Ok(u64::try_from(count).unwrap_or(0))
 }
 
+/// A text column, borrowed from the row rather than copied.
+fn text_column<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(index)?
+        .as_str()
+        .map_err(|e| conversion_failed(index, e.into()))
+}
+
+/// A text column that may be null, borrowed from the row.
+fn optional_text_column<'r>(
+    row: &'r rusqlite::Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<&'r str>> {
+    row.get_ref(index)?
+        .as_str_or_null()
+        .map_err(|e| conversion_failed(index, e.into()))
+}
+
 /// Converts a stored text column into a domain value, failing like any
 /// other column conversion.
 fn parse_column<T: std::str::FromStr>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    let failed = |cause: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, cause)
-    };
-    let text = row.get_ref(index)?.as_str().map_err(|e| failed(e.into()))?;
-    text.parse()
-        .map_err(|e: T::Err| failed(e.to_string().into()))
+    text_column(row, index)?
+        .parse()
+        .map_err(|e: T::Err| conversion_failed(index, e.to_string().into()))
+}
+
+fn conversion_failed(
+    index: usize,
+    cause: Box<dyn std::error::Error + Send + Sync>,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, cause)
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@ use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{SqliteStore, count_column, now, parse_column};
+use super::{SqliteStore, count_column, now, optional_text_column, parse_column, text_column};
 use crate::db::{Page, RepoError, own_todo_count};
-use crate::todos::Todo;
-use crate::todos::repository::{NewTodo, Reader, TodoChanges, TodoListing, TodoRepository};
+use crate::todos::repository::{
+    ListSink, NewTodo, Reader, TodoChanges, TodoListing, TodoRepository,
+};
+use crate::todos::{ListedTodo, Todo};
 
 const TODO_SELECT: &str = todo_select!();
 const TODO_BY_ID: &str = concat!(todo_select!(), " WHERE t.id = ?1");
@@ -27,6 +29,21 @@ fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
         owner_department: row.get(8)?,
         created_at: row.get(9)?,
         updated_at: row.get(10)?,
+    })
+}
+
+/// The same columns as [`todo_from_row`], borrowed for a listing.
+fn listed_from_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<ListedTodo<'r>> {
+    Ok(ListedTodo {
+        id: row.get(0)?,
+        title: text_column(row, 1)?,
+        description: optional_text_column(row, 2)?,
+        completed: row.get(3)?,
+        visibility: parse_column(row, 4)?,
+        clearance_level: row.get(5)?,
+        owner: text_column(row, 7)?,
+        created_at: text_column(row, 9)?,
+        updated_at: text_column(row, 10)?,
     })
 }
 
@@ -76,7 +93,12 @@ fn visible_ids(listing: &TodoListing, reader: &Reader) -> (String, Vec<Value>) {
 
 #[async_trait]
 impl TodoRepository for SqliteStore {
-    async fn list(&self, listing: TodoListing, page: Page) -> Result<Vec<Todo>, RepoError> {
+    async fn list(
+        &self,
+        listing: TodoListing,
+        page: Page,
+        each: &mut ListSink<'_>,
+    ) -> Result<usize, RepoError> {
         self.read(move |c| {
             let (sql, mut values): (Cow<'static, str>, _) = match &listing.shared_with {
                 None => {
@@ -110,9 +132,14 @@ impl TodoRepository for SqliteStore {
             };
             values.push(Value::Integer(page.limit.into()));
             values.push(Value::Integer(page.offset));
-            c.prepare_cached(&sql)?
-                .query_map(params_from_iter(values.iter()), todo_from_row)?
-                .collect()
+            let mut statement = c.prepare_cached(&sql)?;
+            let mut rows = statement.query(params_from_iter(values.iter()))?;
+            let mut listed = 0;
+            while let Some(row) = rows.next()? {
+                each(listed_from_row(row)?);
+                listed += 1;
+            }
+            Ok(listed)
         })
         .await
     }
