@@ -68,6 +68,25 @@ pub struct ListedTodo<'a> {
     pub updated_at: &'a str,
 }
 
+impl ListedTodo<'_> {
+    /// The stored todo, given what the access policy needs of its owner.
+    pub fn into_todo(self, owner_id: i64, owner_department: Option<String>) -> Todo {
+        Todo {
+            id: self.id,
+            title: self.title.to_owned(),
+            description: self.description.map(str::to_owned),
+            completed: self.completed,
+            visibility: self.visibility,
+            clearance_level: self.clearance_level,
+            owner_id,
+            owner: self.owner.to_owned(),
+            owner_department,
+            created_at: self.created_at.to_owned(),
+            updated_at: self.updated_at.to_owned(),
+        }
+    }
+}
+
 /// Who besides the owner may read a todo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, utoipa::ToSchema)]
 #[schema(rename_all = "lowercase")]

@@ -13,13 +13,39 @@ macro_rules! user_columns {
     };
 }
 
-/// A todo with its owner's name and department, as `todos::todo_from_row`
-/// reads them.
+/// A todo as a listing shows it, as `todos::listed_from_row` reads it.
+macro_rules! listed_columns {
+    () => {
+        "t.id, t.title, t.description, t.completed, t.visibility, t.clearance_level,
+         u.username, t.created_at, t.updated_at"
+    };
+}
+
+/// Todos joined to their owners.
+macro_rules! todos_with_owners {
+    () => {
+        " FROM todos t JOIN users u ON u.id = t.owner_id"
+    };
+}
+
+/// A todo's listed columns.
+macro_rules! listed_select {
+    () => {
+        concat!("SELECT ", listed_columns!(), todos_with_owners!())
+    };
+}
+
+/// A todo with what the access policy needs of its owner, as
+/// `todos::todo_from_row` reads it: the listed columns, then the owner's
+/// id and department.
 macro_rules! todo_select {
     () => {
-        "SELECT t.id, t.title, t.description, t.completed, t.visibility,
-            t.clearance_level, t.owner_id, u.username, u.department, t.created_at, t.updated_at
-         FROM todos t JOIN users u ON u.id = t.owner_id"
+        concat!(
+            "SELECT ",
+            listed_columns!(),
+            ", t.owner_id, u.department",
+            todos_with_owners!()
+        )
     };
 }
 

@@ -13,26 +13,11 @@ use crate::todos::repository::{
 };
 use crate::todos::{ListedTodo, Todo};
 
-const TODO_SELECT: &str = todo_select!();
+const LISTED_SELECT: &str = listed_select!();
 const TODO_BY_ID: &str = concat!(todo_select!(), " WHERE t.id = ?1");
 
-fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
-    Ok(Todo {
-        id: row.get(0)?,
-        title: row.get(1)?,
-        description: row.get(2)?,
-        completed: row.get(3)?,
-        visibility: parse_column(row, 4)?,
-        clearance_level: row.get(5)?,
-        owner_id: row.get(6)?,
-        owner: row.get(7)?,
-        owner_department: row.get(8)?,
-        created_at: row.get(9)?,
-        updated_at: row.get(10)?,
-    })
-}
-
-/// The same columns as [`todo_from_row`], borrowed for a listing.
+/// A row of [`listed_select!`] (or the start of one of [`todo_select!`]),
+/// borrowed.
 fn listed_from_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<ListedTodo<'r>> {
     Ok(ListedTodo {
         id: row.get(0)?,
@@ -41,10 +26,15 @@ fn listed_from_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<ListedTodo<'r>> {
         completed: row.get(3)?,
         visibility: parse_column(row, 4)?,
         clearance_level: row.get(5)?,
-        owner: text_column(row, 7)?,
-        created_at: text_column(row, 9)?,
-        updated_at: text_column(row, 10)?,
+        owner: text_column(row, 6)?,
+        created_at: text_column(row, 7)?,
+        updated_at: text_column(row, 8)?,
     })
+}
+
+/// A row of [`todo_select!`].
+fn todo_from_row(row: &Row<'_>) -> rusqlite::Result<Todo> {
+    Ok(listed_from_row(row)?.into_todo(row.get(9)?, row.get(10)?))
 }
 
 fn find_in(tx: &Connection, id: i64) -> rusqlite::Result<Option<Todo>> {
@@ -106,11 +96,11 @@ impl TodoRepository for SqliteStore {
                     // row is read once (u.id = ?1 follows from the join).
                     let sql = match listing.completed {
                         None => concat!(
-                            todo_select!(),
+                            listed_select!(),
                             " WHERE t.owner_id = ?1 ORDER BY t.id DESC LIMIT ?2 OFFSET ?3"
                         ),
                         Some(_) => concat!(
-                            todo_select!(),
+                            listed_select!(),
                             " WHERE t.owner_id = ?1 AND t.completed = ?2
                              ORDER BY t.id DESC LIMIT ?3 OFFSET ?4"
                         ),
@@ -123,7 +113,7 @@ impl TodoRepository for SqliteStore {
                     let (limit, offset) = (values.len() + 1, values.len() + 2);
                     let sql = format!(
                         "WITH visible(id) AS ({ids})
-                         {TODO_SELECT} WHERE t.id IN
+                         {LISTED_SELECT} WHERE t.id IN
                             (SELECT id FROM visible ORDER BY id DESC LIMIT ?{limit} OFFSET ?{offset})
                          ORDER BY t.id DESC"
                     );
