@@ -2,7 +2,9 @@
 //!
 //! Encoded with sonic-rs rather than serde_json: the same `Serialize`
 //! impls give the same JSON in about half the time (a page of 20 todos:
-//! 1.7 µs against 3.0 µs), which is a fifteenth of a listing's CPU.
+//! 1.7 µs against 3.0 µs). A listing goes further: each row writes itself
+//! ([`WriteJson`]) into a [`JsonArray`] as it is read, in a third of the
+//! time again.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +40,7 @@ pub struct JsonArray {
 }
 
 impl JsonArray {
-    /// Room for a page of about 20 todos without growing.
+    /// Room for a page of about 30 todos without growing.
     const INITIAL_CAPACITY: usize = 8 * 1024;
 
     pub fn new() -> Self {
