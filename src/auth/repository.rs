@@ -78,4 +78,7 @@ pub trait SessionRepository: Send + Sync {
         block_for: fn(u32) -> i64,
     ) -> Result<u32, RepoError>;
     async fn clear_failures(&self, username_key: &str) -> Result<(), RepoError>;
+    /// Forgets every name whose block ended before `before`; returns how
+    /// many were forgotten.
+    async fn forget_failures_before(&self, before: i64) -> Result<u64, RepoError>;
 }

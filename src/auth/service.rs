@@ -17,6 +17,10 @@ use crate::validation::{self, PASSWORD_MAX_CHARS};
 pub const FREE_FAILURES: u32 = 5;
 /// The longest delay between two attempts, in milliseconds.
 pub const MAX_BLOCK_MS: i64 = 15 * 60 * 1000;
+/// A name's failures are forgotten this long after its last block ended
+/// (a day): the count starts again, and names a guesser tried once do not
+/// stay on record for ever.
+pub const FAILURES_FORGOTTEN_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// How long logins stay blocked, in milliseconds, after `failures`
 /// consecutive failures: nothing for the first five, then 1, 2, 4 … seconds
@@ -54,10 +58,10 @@ async fn check_throttle(state: &AppState, key: &str, now: i64) -> Result<bool, A
 }
 
 async fn count_failure(state: &AppState, key: &str, now: i64) -> Result<(), AppError> {
-    state
-        .db
-        .sessions
-        .record_failure(key, now, block_for)
+    let sessions = &state.db.sessions;
+    sessions.record_failure(key, now, block_for).await?;
+    sessions
+        .forget_failures_before(now.saturating_sub(FAILURES_FORGOTTEN_AFTER_MS))
         .await?;
     Ok(())
 }

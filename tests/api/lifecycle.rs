@@ -922,6 +922,49 @@ async fn unknown_usernames_are_throttled_exactly_like_known_ones() {
     assert_eq!(unknown_wait, known_wait);
 }
 
+/// A name's failures stay on record a day after its last block ended, then
+/// go: the next failure of any name clears the old records, so names a
+/// guesser tried once do not pile up.
+#[tokio::test]
+async fn failure_records_are_forgotten_a_day_after_their_block_ended() {
+    let app = spawn_app().await;
+    let todo_api::db::DatabaseUrl::Sqlite(path) = &app.db.url else {
+        return; // Checked in SQLite's file; the repository test covers the rest.
+    };
+    let outside = rusqlite::Connection::open(path).unwrap();
+    outside.busy_timeout(Duration::from_secs(5)).unwrap();
+    let now_ms = i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let day_ms = 24 * 60 * 60 * 1000;
+    outside
+        .execute(
+            "INSERT INTO login_failures (username_key, failures, blocked_until)
+             VALUES ('stale-guess', 7, ?1), ('recent-guess', 7, ?2)",
+            [now_ms - day_ms - 60_000, now_ms - day_ms + 60_000],
+        )
+        .unwrap();
+
+    assert_bad_credentials(&app.login("someone-else", "wrong password here").await);
+
+    let on_record = |name: &str| -> i64 {
+        outside
+            .query_row(
+                "SELECT count(*) FROM login_failures WHERE username_key = ?1",
+                [name],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(on_record("stale-guess"), 0, "forgotten");
+    assert_eq!(on_record("recent-guess"), 1, "kept");
+    assert_eq!(on_record("someone-else"), 1, "counted");
+}
+
 #[tokio::test]
 async fn after_waiting_out_retry_after_the_right_password_works_and_resets_the_counter() {
     let app = spawn_app().await;

@@ -271,4 +271,12 @@ impl SessionRepository for PgStore {
             .await?;
         Ok(())
     }
+
+    async fn forget_failures_before(&self, before: i64) -> Result<u64, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("DELETE FROM login_failures WHERE blocked_until < $1")
+            .await?;
+        Ok(client.execute(&statement, &[&before]).await?)
+    }
 }

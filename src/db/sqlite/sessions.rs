@@ -243,4 +243,62 @@ impl SessionRepository for SqliteStore {
         })
         .await
     }
+
+    async fn forget_failures_before(&self, before: i64) -> Result<u64, RepoError> {
+        self.write(move |tx| {
+            let forgotten = tx
+                .prepare_cached("DELETE FROM login_failures WHERE blocked_until < ?1")?
+                .execute([before])?;
+            Ok(u64::try_from(forgotten).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+    fn no_block(_: u32) -> i64 {
+        0
+    }
+
+    #[tokio::test]
+    async fn failures_whose_block_ended_before_the_cutoff_are_forgotten_and_no_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("failures.db"), Duration::from_secs(5)).unwrap();
+        store.record_failure("ghost", 0, no_block).await.unwrap();
+        store
+            .record_failure("recent", DAY_MS + 1, no_block)
+            .await
+            .unwrap();
+        store
+            .record_failure("blocked", 0, |_| 2 * DAY_MS)
+            .await
+            .unwrap();
+
+        assert_eq!(store.forget_failures_before(DAY_MS).await.unwrap(), 1);
+        assert_eq!(store.blocked_until("ghost").await.unwrap(), None);
+        assert_eq!(
+            store.blocked_until("recent").await.unwrap(),
+            Some(DAY_MS + 1)
+        );
+        assert_eq!(
+            store.blocked_until("blocked").await.unwrap(),
+            Some(2 * DAY_MS)
+        );
+        // A forgotten name counts from one again.
+        assert_eq!(
+            store
+                .record_failure("ghost", DAY_MS, no_block)
+                .await
+                .unwrap(),
+            1
+        );
+    }
 }
