@@ -17,7 +17,7 @@ const TITLE_MAX_CHARS: usize = 200;
 const DESCRIPTION_MAX_CHARS: usize = 10_000;
 
 /// A todo as clients see it; the owner appears by username only.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TodoOut<'a> {
     pub id: i64,
     pub title: &'a str,
@@ -250,8 +250,14 @@ mod tests {
             },
             TodoOut {
                 id: i64::MIN,
+                title: "",
                 description: Some(""),
-                ..TodoOut::default()
+                completed: false,
+                visibility: "",
+                clearance_level: 0,
+                owner: "",
+                created_at: "",
+                updated_at: "",
             },
         ];
         for todo in todos {

@@ -213,7 +213,7 @@ impl SessionRepository for SqliteStore {
     async fn record_failure(
         &self,
         username_key: &str,
-        now_secs: i64,
+        now_ms: i64,
         block_for: fn(u32) -> i64,
     ) -> Result<u32, RepoError> {
         let key = username_key.to_string();
@@ -228,7 +228,7 @@ impl SessionRepository for SqliteStore {
             )?;
             tx.execute(
                 "UPDATE login_failures SET blocked_until = ?2 WHERE username_key = ?1",
-                params![key, now_secs.saturating_add(block_for(failures))],
+                params![key, now_ms.saturating_add(block_for(failures))],
             )?;
             Ok(failures)
         })
