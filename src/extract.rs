@@ -63,6 +63,10 @@ where
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|_| AppError::BadRequest("Request body is not valid JSON".into()))?;
+    // serde would read a struct from an array of its fields' values.
+    if !value.is_object() {
+        return Err(AppError::invalid("body", "must be a JSON object"));
+    }
     serde_path_to_error::deserialize(value)
         .map_err(|e| schema_mismatch(e.path().to_string(), e.inner()))
 }

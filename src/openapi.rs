@@ -3,6 +3,7 @@
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::openapi::security::{
     Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
 };
@@ -82,6 +83,7 @@ pub fn document_common_errors(openapi: &mut OpenApi) {
         ];
         for operation in operations.into_iter().flatten() {
             add_common_errors(operation, has_id);
+            optional_body_is_never_null(operation);
         }
     }
 }
@@ -112,6 +114,32 @@ fn add_common_errors(operation: &mut Operation, has_id: bool) {
             .entry(status.to_string())
             .or_insert_with(|| RefOr::T(error_response(description)));
     }
+}
+
+/// utoipa documents an optional body (`Option<T>`) as "a T or `null`";
+/// the server takes a T or no body at all, never a `null` (a body is an
+/// object), so the `null` alternative goes.
+fn optional_body_is_never_null(operation: &mut Operation) {
+    let Some(RefOr::T(body)) = operation.request_body.as_mut() else {
+        return;
+    };
+    for content in body.content.values_mut() {
+        let RefOr::T(content) = content else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::OneOf(one_of))) = &mut content.schema else {
+            continue;
+        };
+        one_of.items.retain(|item| !is_null(item));
+        if let [only] = one_of.items.as_slice() {
+            content.schema = Some(only.clone());
+        }
+    }
+}
+
+fn is_null(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(object))
+        if object.schema_type == SchemaType::Type(Type::Null))
 }
 
 /// A response whose body is the contract's `{"error": …}`.

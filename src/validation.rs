@@ -1,8 +1,10 @@
 //! Rules for input fields, shared by every route and command that takes
 //! them, reported together as one 422.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
-use validator::ValidateEmail;
 
 use crate::error::{AppError, FieldError};
 
@@ -101,9 +103,23 @@ pub fn text(value: String, min: usize, max: usize) -> Result<String, String> {
     Ok(value)
 }
 
-/// A syntactically valid email address.
+/// What an email address must look like: a dot-atom of ASCII characters
+/// (RFC 5322), `@` and a host name; [`email`] also holds the part before
+/// the `@` to 64 characters, which the schema's `format: email` implies. `/openapi.json` states the same pattern
+/// on every email field (a test holds the two together), so that a client
+/// that checks the schema and the server never disagree.
+pub const EMAIL_PATTERN: &str = r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$";
+/// The longest email address taken (RFC 5321's path limit, less the brackets).
+pub const EMAIL_MAX_LEN: usize = 254;
+const EMAIL_LOCAL_MAX_LEN: usize = 64;
+
+static EMAIL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(EMAIL_PATTERN).expect("the email pattern is a valid regex"));
+
+/// An email address that matches [`EMAIL_PATTERN`].
 pub fn email(value: String) -> Result<String, String> {
-    if value.len() > 254 || !value.validate_email() {
+    let local_part = value.rsplit_once('@').map_or(0, |(local, _)| local.len());
+    if value.len() > EMAIL_MAX_LEN || local_part > EMAIL_LOCAL_MAX_LEN || !EMAIL.is_match(&value) {
         return Err("must be a valid email address".into());
     }
     Ok(value)
@@ -125,6 +141,55 @@ where
     T: serde::Deserialize<'de>,
 {
     serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+/// Deserializes a field that may be absent (`None`) but, when present,
+/// never null: `null` is refused like any other value of the wrong type.
+/// Use with `#[serde(default)]`.
+pub fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Like [`non_null`] for an integer field, which also takes a number
+/// written with a zero fraction (`3.0`): JSON Schema counts it an integer,
+/// so clients that check a body against `/openapi.json` may send it.
+/// Values beyond `i64` saturate, for the field's range check to refuse.
+pub fn whole_number<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    deserializer.deserialize_any(WholeNumber).map(Some)
+}
+
+struct WholeNumber;
+
+impl serde::de::Visitor<'_> for WholeNumber {
+    type Value = i64;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("an integer")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+        Ok(value)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+        Ok(i64::try_from(value).unwrap_or(i64::MAX))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+        if value.is_finite() && value.fract() == 0.0 {
+            // `as` saturates at the ends of i64, as wanted here.
+            Ok(value as i64)
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(value), &self))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -196,7 +261,66 @@ mod tests {
 
     #[test]
     fn emails_are_checked() {
-        assert!(email("jdoe@example.com".into()).is_ok());
-        assert!(email("not-an-email".into()).is_err());
+        for good in [
+            "jdoe@example.com",
+            "a.b+tag@sub.example-1.org",
+            "x@localhost",
+        ] {
+            assert!(email(good.into()).is_ok(), "{good}");
+        }
+        let long_local = format!("{}@example.com", "a".repeat(65));
+        let too_long = format!("a@{}.com", "b".repeat(250));
+        for bad in [
+            "",
+            "not-an-email",
+            "@example.com",
+            "a@",
+            "a@-example.com",
+            ".a@example.com",
+            "a..b@example.com",
+            "a.@example.com",
+            "a@example..com",
+            "a b@example.com",
+            "a@example.com\n",
+            &long_local,
+            &too_long,
+        ] {
+            assert!(email(bad.into()).is_err(), "{bad:?}");
+        }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Sample {
+        #[serde(default, deserialize_with = "non_null")]
+        flag: Option<bool>,
+        #[serde(default, deserialize_with = "whole_number")]
+        level: Option<i64>,
+    }
+
+    fn sample(json: &str) -> Result<Sample, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn a_non_null_field_may_be_left_out_but_not_null() {
+        assert_eq!(sample("{}").unwrap().flag, None);
+        assert_eq!(sample(r#"{"flag":true}"#).unwrap().flag, Some(true));
+        assert!(sample(r#"{"flag":null}"#).is_err());
+        assert!(sample(r#"{"level":null}"#).is_err());
+    }
+
+    #[test]
+    fn an_integer_may_be_written_with_a_zero_fraction() {
+        assert_eq!(sample(r#"{"level":3}"#).unwrap().level, Some(3));
+        assert_eq!(sample(r#"{"level":3.0}"#).unwrap().level, Some(3));
+        assert_eq!(sample(r#"{"level":-0.0}"#).unwrap().level, Some(0));
+        assert_eq!(sample(r#"{"level":1e300}"#).unwrap().level, Some(i64::MAX));
+        assert_eq!(
+            sample(r#"{"level":18446744073709551615}"#).unwrap().level,
+            Some(i64::MAX)
+        );
+        for bad in [r#"{"level":2.5}"#, r#"{"level":"3"}"#, r#"{"level":true}"#] {
+            assert!(sample(bad).is_err(), "{bad}");
+        }
     }
 }

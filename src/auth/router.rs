@@ -100,7 +100,11 @@ async fn token(
     ApiForm(form): ApiForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let scope = form.scope.as_deref();
-    let grant = match form.grant_type.as_deref() {
+    // FastAPI's `OAuth2PasswordRequestForm` lets clients leave the grant
+    // type out, and the lesson's own curl does: a username and a password
+    // alone are the password grant.
+    let implied = (form.username.is_some() && form.password.is_some()).then_some("password");
+    let grant = match form.grant_type.as_deref().or(implied) {
         Some("password") => {
             let (Some(username), Some(password)) = (form.username, form.password) else {
                 return Err(AppError::BadRequest("invalid_request".into()));
@@ -113,7 +117,8 @@ async fn token(
             };
             service::refresh(&state, &refresh_token, scope).await?
         }
-        _ => return Err(AppError::BadRequest("unsupported_grant_type".into())),
+        Some(_) => return Err(AppError::BadRequest("unsupported_grant_type".into())),
+        None => return Err(AppError::BadRequest("invalid_request".into())),
     };
     let mut response = Json(grant).into_response();
     let headers = response.headers_mut();

@@ -23,10 +23,16 @@ pub struct RegisterRequest {
     #[schema(value_type = String, format = Password, example = "correct horse battery",
              min_length = 8, max_length = 256)]
     pub password: SecretString,
-    #[schema(example = "John Doe", min_length = 1, max_length = 100)]
+    #[schema(
+        example = "John Doe",
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\x00]*$"
+    )]
     pub name: String,
     #[serde(default)]
-    #[schema(format = Email)]
+    #[schema(format = Email, max_length = 254,
+             pattern = r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")]
     pub email: Option<String>,
 }
 
@@ -79,25 +85,31 @@ impl From<User> for RegisteredOut {
 
 /// The form of `POST /auth/token` (RFC 6749 §4.3.2). `client_id` and
 /// `client_secret` are accepted and ignored: this is a first-party server.
+/// A form has no `null`, so the schema says of each field only that it
+/// may be left out.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     /// `password` or `refresh_token`.
     #[serde(default)]
-    #[schema(example = "password")]
+    #[schema(value_type = String, example = "password")]
     pub grant_type: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String)]
     pub username: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = String, format = Password)]
     pub password: Option<SecretString>,
     #[serde(default)]
+    #[schema(value_type = String)]
     pub scope: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String)]
     pub refresh_token: Option<String>,
     #[serde(default)]
+    #[schema(value_type = String)]
     pub client_id: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = String, format = Password)]
     pub client_secret: Option<SecretString>,
 }
 
@@ -112,7 +124,8 @@ pub struct LogoutRequest {
 pub struct PasswordChange {
     #[schema(value_type = String, format = Password)]
     pub current_password: SecretString,
-    #[schema(value_type = String, format = Password)]
+    /// 8–256 characters, not a common password.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     pub new_password: SecretString,
 }
 

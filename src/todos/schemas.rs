@@ -82,18 +82,19 @@ impl<'a> From<ListedTodo<'a>> for TodoOut<'a> {
 /// defaults. `id`, `owner` and timestamps in the body are ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TodoIn {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\x00]*$")]
     pub title: String,
     #[serde(default)]
-    #[schema(max_length = 10000)]
+    #[schema(max_length = 10000, pattern = "^[^\\x00]*$")]
     pub description: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = bool)]
     pub completed: Option<bool>,
-    #[serde(default)]
-    #[schema(value_type = Option<Visibility>)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = Visibility)]
     pub visibility: Option<String>,
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 5)]
+    #[serde(default, deserialize_with = "validation::whole_number")]
+    #[schema(value_type = i64, minimum = 0, maximum = 5)]
     pub clearance_level: Option<i64>,
 }
 
@@ -121,20 +122,21 @@ impl TodoIn {
 /// clears it.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TodoPatch {
-    #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = "^[^\\x00]*$")]
     pub title: Option<String>,
     /// `null` removes it.
     #[serde(default, deserialize_with = "validation::nullable")]
-    #[schema(value_type = Option<String>, max_length = 10000)]
+    #[schema(value_type = Option<String>, max_length = 10000, pattern = "^[^\\x00]*$")]
     pub description: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = bool)]
     pub completed: Option<bool>,
-    #[serde(default)]
-    #[schema(value_type = Option<Visibility>)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = Visibility)]
     pub visibility: Option<String>,
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 5)]
+    #[serde(default, deserialize_with = "validation::whole_number")]
+    #[schema(value_type = i64, minimum = 0, maximum = 5)]
     pub clearance_level: Option<i64>,
 }
 

@@ -42,27 +42,29 @@ impl From<User> for UserOut {
 /// `PATCH /api/users/{id}`: any subset of the fields an admin may change.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct UserPatch {
-    #[serde(default)]
-    #[schema(min_length = 1, max_length = 100)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = "^[^\\x00]*$")]
     pub name: Option<String>,
     /// `null` removes it.
     #[serde(default, deserialize_with = "validation::nullable")]
-    #[schema(value_type = Option<String>, format = Email)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254,
+             pattern = r"^[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]+)*@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")]
     pub email: Option<Option<String>>,
-    #[serde(default)]
-    #[schema(value_type = Option<Role>)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = Role)]
     pub role: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<Vec<Scope>>)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = Vec<Scope>)]
     pub scopes: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "validation::non_null")]
+    #[schema(value_type = bool)]
     pub disabled: Option<bool>,
     /// `null` removes it.
     #[serde(default, deserialize_with = "validation::nullable")]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = "^[^\\x00]*$")]
     pub department: Option<Option<String>>,
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 5)]
+    #[serde(default, deserialize_with = "validation::whole_number")]
+    #[schema(value_type = i64, minimum = 0, maximum = 5)]
     pub clearance_level: Option<i64>,
 }
 

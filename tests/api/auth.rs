@@ -488,14 +488,59 @@ async fn a_token_response_has_the_oauth2_shape() {
 async fn only_the_password_and_refresh_grants_are_supported() {
     let app = spawn_demo_app().await;
     let credentials = [("username", "alice"), ("password", "wonderland")];
-    for grant in [Some("client_credentials"), Some("authorization_code"), None] {
+    for grant in ["client_credentials", "authorization_code", "", "PASSWORD"] {
         let mut form = credentials.to_vec();
-        if let Some(grant) = grant {
-            form.push(("grant_type", grant));
-        }
+        form.push(("grant_type", grant));
         let reply = app.token_form(&form).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{grant:?}");
         assert_eq!(reply.text, r#"{"error":"unsupported_grant_type"}"#);
+    }
+}
+
+/// The lesson's `curl -d "username=alice&password=wonderland"` sends no
+/// `grant_type`, as FastAPI's `OAuth2PasswordRequestForm` allows.
+#[tokio::test]
+async fn a_username_and_password_without_a_grant_type_are_the_password_grant() {
+    let app = spawn_demo_app().await;
+    let reply = app
+        .token_form(&[("username", "alice"), ("password", "wonderland")])
+        .await;
+    let token = assert_token(&reply);
+    assert_eq!(token["scope"], "read write");
+    let me = app
+        .get("/api/users/me", token["access_token"].as_str())
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.json()["username"], "alice");
+
+    let wrong = app
+        .token_form(&[("username", "alice"), ("password", "not the password")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.text, r#"{"error":"Incorrect username or password"}"#);
+
+    let scoped = app
+        .token_form(&[
+            ("username", "alice"),
+            ("password", "wonderland"),
+            ("scope", "read"),
+        ])
+        .await;
+    assert_eq!(assert_token(&scoped)["scope"], "read");
+}
+
+#[tokio::test]
+async fn without_a_grant_type_both_username_and_password_are_needed() {
+    let app = spawn_demo_app().await;
+    for form in [
+        vec![("username", "alice")],
+        vec![("password", "wonderland")],
+        vec![("refresh_token", "anything")],
+        vec![],
+    ] {
+        let reply = app.token_form(&form).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{form:?}");
+        assert_eq!(reply.text, r#"{"error":"invalid_request"}"#, "{form:?}");
     }
 }
 

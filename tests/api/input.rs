@@ -13,50 +13,6 @@ fn todo_path(id: &Value) -> String {
     format!("/api/todos/{}", id.as_i64().expect("integer id"))
 }
 
-fn content_type(reply: &Reply) -> &str {
-    reply.header("content-type").unwrap_or_default()
-}
-
-/// The contract's error shape: JSON, `{"error": "..."}` and perhaps
-/// `details`, nothing else.
-fn assert_error_body(reply: &Reply, status: StatusCode, what: &str) {
-    assert_eq!(reply.status, status, "{what}: {}", reply.text);
-    assert!(
-        content_type(reply).starts_with("application/json"),
-        "{what}: Content-Type {:?}",
-        content_type(reply)
-    );
-    let body = reply.json();
-    let keys: BTreeSet<&str> = body
-        .as_object()
-        .unwrap_or_else(|| panic!("{what}: not an object: {}", reply.text))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert!(
-        keys == BTreeSet::from(["error"]) || keys == BTreeSet::from(["error", "details"]),
-        "{what}: keys {keys:?}"
-    );
-    assert!(
-        !reply.error().trim().is_empty(),
-        "{what}: empty error message"
-    );
-}
-
-/// A 422 whose details name exactly `fields`, in any order.
-fn assert_invalid_fields(reply: &Reply, fields: &[&str], what: &str) {
-    assert_error_body(reply, StatusCode::UNPROCESSABLE_ENTITY, what);
-    for detail in reply.json()["details"].as_array().expect("details") {
-        assert!(
-            detail["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{what}: {detail}"
-        );
-    }
-    let named: BTreeSet<String> = reply.failed_fields().into_iter().collect();
-    let expected: BTreeSet<String> = fields.iter().map(|f| f.to_string()).collect();
-    assert_eq!(named, expected, "{what}");
-}
-
 /// A POST/PUT/PATCH with a raw body and content type.
 async fn send_raw(
     app: &TestApp,

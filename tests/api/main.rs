@@ -4,6 +4,7 @@
 
 mod auth;
 mod backends;
+mod bodies;
 #[allow(dead_code)]
 mod helpers;
 mod input;

@@ -135,3 +135,100 @@ async fn the_interactive_docs_are_served_from_the_binary() {
     assert_eq!(config.status, StatusCode::OK);
     assert!(config.text.contains("/openapi.json"));
 }
+
+/// Every property of every request body, as (schema, property, definition).
+fn request_properties(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut found = Vec::new();
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let mut bodies = Vec::new();
+    refs(&request_bodies(doc), &mut bodies);
+    bodies.sort();
+    bodies.dedup();
+    for reference in bodies {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let Some(properties) = schemas[name]["properties"].as_object() else {
+            continue;
+        };
+        for (property, definition) in properties {
+            found.push((name.to_string(), property.clone(), definition.clone()));
+        }
+    }
+    found
+}
+
+/// The `requestBody` of every operation, in one array.
+fn request_bodies(doc: &Value) -> Value {
+    let paths = doc["paths"].as_object().expect("paths");
+    paths
+        .values()
+        .flat_map(|item| {
+            METHODS
+                .iter()
+                .map(move |method| item[*method]["requestBody"].clone())
+        })
+        .filter(|body| !body.is_null())
+        .collect()
+}
+
+fn may_be_null(definition: &Value) -> bool {
+    let type_says = match &definition["type"] {
+        Value::Array(types) => types.iter().any(|t| t == "null"),
+        other => other == "null",
+    };
+    let one_of_says = definition["oneOf"]
+        .as_array()
+        .is_some_and(|options| options.iter().any(|o| o["type"] == "null"));
+    type_says || one_of_says
+}
+
+#[tokio::test]
+async fn a_request_field_may_be_null_in_the_document_exactly_where_the_server_takes_null() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut nullable: Vec<(String, String)> = request_properties(&doc)
+        .into_iter()
+        .filter(|(_, _, definition)| may_be_null(definition))
+        .map(|(schema, property, _)| (schema, property))
+        .collect();
+    nullable.sort();
+    let expected = [
+        ("RegisterRequest", "email"),
+        ("TodoIn", "description"),
+        ("TodoPatch", "description"),
+        ("UserPatch", "department"),
+        ("UserPatch", "email"),
+    ];
+    assert_eq!(
+        nullable,
+        expected.map(|(s, p)| (s.to_string(), p.to_string())),
+    );
+    // No body as a whole may be null either, not even logout's optional one.
+    for body in request_bodies(&doc).as_array().expect("bodies") {
+        for content in body["content"].as_object().expect("content").values() {
+            assert!(!may_be_null(&content["schema"]), "{body}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_email_field_states_the_servers_own_pattern_and_length() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let emails: Vec<_> = request_properties(&doc)
+        .into_iter()
+        .filter(|(_, _, definition)| definition["format"] == "email")
+        .collect();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    for (schema, property, definition) in emails {
+        assert_eq!(
+            definition["pattern"],
+            todo_api::validation::EMAIL_PATTERN,
+            "{schema}.{property}"
+        );
+        assert_eq!(
+            definition["maxLength"],
+            todo_api::validation::EMAIL_MAX_LEN,
+            "{schema}.{property}"
+        );
+    }
+}
