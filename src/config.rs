@@ -11,6 +11,7 @@ use rand::RngCore;
 use secrecy::SecretString;
 
 use crate::auth::jwt::{MIN_SECRET_LEN, TokenLifetimes};
+use crate::client::TrustedProxies;
 use crate::db::{DatabaseUrl, DbSettings};
 
 /// The environment variable that holds the JWT signing secret. It is read
@@ -87,6 +88,12 @@ pub struct ServeArgs {
     #[arg(long, env = "TODO_API_AUTH_RATE_LIMIT", default_value_t = DEFAULT_AUTH_RATE)]
     pub auth_rate_limit: u32,
 
+    /// Proxies (addresses or CIDR networks, comma separated, e.g.
+    /// 10.0.0.0/8,fd00::/8) whose X-Forwarded-For names the client. From any
+    /// other peer the header is ignored. None by default.
+    #[arg(long, env = "TODO_API_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
     /// Seconds a request may take before it is answered 503.
     #[arg(long, env = "TODO_API_REQUEST_TIMEOUT", default_value_t = DEFAULT_REQUEST_TIMEOUT)]
     pub request_timeout: u64,
@@ -149,6 +156,8 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Per client address and minute; 0 is no limit.
     pub auth_rate_limit: u32,
+    /// Whose `X-Forwarded-For` tells the client's address.
+    pub trusted_proxies: TrustedProxies,
     pub request_timeout: Duration,
     /// How long a client may take to send request headers, and to start
     /// the next request on a kept-alive connection.
@@ -217,6 +226,7 @@ impl ServeArgs {
             config.hash_concurrency = permits.max(1);
         }
         config.auth_rate_limit = self.auth_rate_limit;
+        config.trusted_proxies = TrustedProxies::parse(&self.trusted_proxies)?;
         config.request_timeout = Duration::from_secs(self.request_timeout);
         config.header_read_timeout = Duration::from_secs(self.header_read_timeout);
         config.max_connections = usize::try_from(self.max_connections).unwrap_or(usize::MAX);
@@ -245,6 +255,7 @@ impl Config {
             },
             hash_concurrency: num_cpus::get().max(1),
             auth_rate_limit: DEFAULT_AUTH_RATE,
+            trusted_proxies: TrustedProxies::default(),
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT),
             header_read_timeout: Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS as usize,

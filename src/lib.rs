@@ -2,6 +2,7 @@
 //! role-, scope- and attribute-based access, on SQLite or PostgreSQL.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -105,9 +106,10 @@ impl std::ops::Deref for AppState {
 /// request's log lines.
 pub fn build_app(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
+    let trusted_proxies = Arc::new(state.config.trusted_proxies.clone());
     let cors = (!state.config.cors_origins.is_empty()).then(|| cors(&state.config.cors_origins));
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
-        .merge(auth::router::router(state.config.auth_rate_limit))
+        .merge(auth::router::router(&state))
         .merge(users::router::router())
         .merge(todos::router::router())
         .routes(routes!(healthz))
@@ -127,6 +129,7 @@ pub fn build_app(state: AppState) -> Router {
         .layer(metrics::TrackLayer::new(state.clone(), request_timeout))
         .with_state(state);
     let layered = ServiceBuilder::new()
+        .map_request(move |request| client::resolve(&trusted_proxies, request))
         .layer(telemetry::AccessLogLayer)
         .option_layer(cors)
         .map_response(finish_response)
@@ -177,8 +180,8 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
 }
 
 /// Serves `app` on `listener` with the default [`ServeOptions`] until
-/// `shutdown` completes, giving handlers the peer address (the per-address
-/// rate limit needs it). See [`serve_with`].
+/// `shutdown` completes, giving handlers the peer address (the client's
+/// address is found from it). See [`serve_with`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,

@@ -10,12 +10,12 @@ use std::cell::{Ref, RefCell};
 use std::convert::Infallible;
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::Response;
 use tokio::task::futures::TaskLocalFuture;
@@ -29,6 +29,8 @@ use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::registry::LookupSpan;
+
+use crate::client::ClientAddr;
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -180,8 +182,8 @@ impl RequestContext {
             request_id,
             client: request
                 .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| peer.ip()),
+                .get::<ClientAddr>()
+                .map(|&ClientAddr(client)| client),
             route: RefCell::new(None),
             user: RefCell::new(None),
         }

@@ -2,6 +2,7 @@
 
 pub mod extract;
 pub mod jwt;
+pub mod limit;
 pub mod password;
 pub mod policy;
 pub mod repository;

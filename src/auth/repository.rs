@@ -81,4 +81,20 @@ pub trait SessionRepository: Send + Sync {
     /// Forgets every name whose block ended before `before`; returns how
     /// many were forgotten.
     async fn forget_failures_before(&self, before: i64) -> Result<u64, RepoError>;
+    /// Spends one request of `address`'s allowance, atomically. Its row
+    /// holds when the allowance is whole again; a request moves that on by
+    /// `interval_ms` from `now_ms` or from where it was, whichever is later,
+    /// unless that would put it more than `window_ms` ahead of `now_ms`:
+    /// then the request is refused and nothing changes. `None` when the
+    /// request may go ahead, else the milliseconds until one could.
+    async fn spend_allowance(
+        &self,
+        address: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        window_ms: i64,
+    ) -> Result<Option<i64>, RepoError>;
+    /// Forgets the addresses whose allowance was whole again before
+    /// `before_ms`; returns how many were forgotten.
+    async fn forget_allowances_before(&self, before_ms: i64) -> Result<u64, RepoError>;
 }

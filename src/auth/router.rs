@@ -1,15 +1,10 @@
 //! `/auth/register`, `/auth/token`, `/auth/logout`, `/api/users/me/password`.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use crate::json::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use tower_governor::GovernorLayer;
-use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::PeerIpKeyExtractor;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,57 +12,29 @@ use super::extract::CurrentUser;
 use super::schemas::{
     LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm, TokenResponse,
 };
-use super::service;
+use super::{limit, service};
 use crate::AppState;
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiForm, ApiJson, MaybeJson};
 
 /// The auth routes; `/auth/register` and `/auth/token` are limited to
-/// `per_minute` requests per client address (0: no limit).
-pub fn router(per_minute: u32) -> OpenApiRouter<AppState> {
+/// `--auth-rate-limit` requests a minute per client address (0: no limit).
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     let public = OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(token));
-    let public = match rate_limit(per_minute) {
-        Some(layer) => public.layer(layer),
-        None => public,
+    let public = if state.config.auth_rate_limit > 0 {
+        limit::spawn_purge(&state.db.sessions);
+        public.layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit::per_address,
+        ))
+    } else {
+        public
     };
     public
         .routes(routes!(logout))
         .routes(routes!(change_password))
-}
-
-/// A per-address token bucket: `per_minute` requests at once, refilled at
-/// `per_minute` a minute. The peer address is the key: behind a proxy, the
-/// proxy should limit, as forwarded headers can be forged.
-fn rate_limit(
-    per_minute: u32,
-) -> Option<GovernorLayer<PeerIpKeyExtractor, governor::middleware::NoOpMiddleware, axum::body::Body>>
-{
-    let config = GovernorConfigBuilder::default()
-        .period(Duration::from_secs(60) / per_minute.max(1))
-        .burst_size(per_minute)
-        .finish()?;
-    let config = Arc::new(config);
-    let limiter = Arc::downgrade(config.limiter());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            match limiter.upgrade() {
-                Some(limiter) => limiter.retain_recent(),
-                None => break,
-            }
-        }
-    });
-    Some(
-        GovernorLayer::new(config).error_handler(|error| match error {
-            tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
-                AppError::TooManyRequests(wait_time.max(1)).into_response()
-            }
-            other => AppError::internal(other).into_response(),
-        }),
-    )
 }
 
 /// Creates an account with role `user` and scopes `read write`.

@@ -38,7 +38,7 @@ pub fn block_for(failures: u32) -> i64 {
 
 /// Milliseconds since the Unix epoch: throttling needs finer steps than
 /// token expiry.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
         .unwrap_or(i64::MAX)
 }

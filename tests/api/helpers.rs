@@ -128,9 +128,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Two instances of the service on one database, as behind a load balancer.
 pub async fn spawn_pair() -> (TestApp, TestApp) {
+    spawn_pair_with(|_| {}).await
+}
+
+/// Two instances on one database, both configured by `adjust`.
+pub async fn spawn_pair_with(adjust: impl Fn(&mut Config)) -> (TestApp, TestApp) {
     let db = Arc::new(TestDatabase::new().await);
-    let a = spawn_on(db.clone(), |_| {}).await;
-    let b = spawn_on(db, |_| {}).await;
+    let a = spawn_on(db.clone(), &adjust).await;
+    let b = spawn_on(db, &adjust).await;
     (a, b)
 }
 
@@ -429,4 +434,25 @@ pub fn assert_invalid_fields(reply: &Reply, fields: &[&str], what: &str) {
     let named: BTreeSet<String> = reply.failed_fields().into_iter().collect();
     let expected: BTreeSet<String> = fields.iter().map(|f| f.to_string()).collect();
     assert_eq!(named, expected, "{what}");
+}
+
+/// A 429 with a JSON error and an integer `Retry-After` of at least one
+/// second; returns that number.
+#[track_caller]
+pub fn assert_too_many(reply: &Reply) -> u64 {
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        reply.text
+    );
+    assert!(!reply.error().is_empty());
+    let retry_after = reply
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", reply.headers));
+    let seconds: u64 = retry_after
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After is not integer seconds: {retry_after:?}"));
+    assert!(seconds >= 1, "Retry-After {seconds}");
+    seconds
 }

@@ -141,27 +141,6 @@ fn assert_bad_credentials(reply: &Reply) {
     );
 }
 
-/// A 429 with a JSON error and an integer `Retry-After` of at least one
-/// second; returns that number.
-#[track_caller]
-fn assert_too_many(reply: &Reply) -> u64 {
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.text
-    );
-    assert!(!reply.error().is_empty());
-    let retry_after = reply
-        .header("retry-after")
-        .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", reply.headers));
-    let seconds: u64 = retry_after
-        .parse()
-        .unwrap_or_else(|_| panic!("Retry-After is not integer seconds: {retry_after:?}"));
-    assert!(seconds >= 1, "Retry-After {seconds}");
-    seconds
-}
-
 fn millis_into_second() -> u64 {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     u64::from(now.subsec_millis())

@@ -1164,6 +1164,31 @@ async fn g1_g2_g3_the_logs_name_events_users_and_addresses_but_no_secret() {
     assert!(!log.contains("\nFORGED"));
 }
 
+/// Behind a trusted proxy the log names the forwarded client; from any
+/// other peer, the peer, whatever the header says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g2_log_lines_name_the_client_a_trusted_proxy_forwards_for() {
+    for (trusted, expected) in [("127.0.0.1", "203.0.113.7"), ("10.0.0.0/8", "127.0.0.1")] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Running::start(dir.path(), "json", &[("TODO_API_TRUSTED_PROXIES", trusted)]);
+        let reply = reqwest::Client::new()
+            .get(format!("{}/healthz", server.base))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+        let (exit, log) = server.stop();
+        assert!(exit.success(), "{exit}\n{log}");
+        let lines = json_lines(&log);
+        let request = records(&lines, "request")
+            .into_iter()
+            .find(|r| r["span"]["route"] == "/healthz")
+            .unwrap_or_else(|| panic!("no request logged:\n{log}"));
+        assert_eq!(request["span"]["client"], expected, "trusting {trusted}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c1_g3_without_demo_there_are_no_default_accounts_and_text_logs_are_escaped() {
     let dir = tempfile::tempdir().unwrap();

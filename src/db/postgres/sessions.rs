@@ -279,4 +279,44 @@ impl SessionRepository for PgStore {
             .await?;
         Ok(client.execute(&statement, &[&before]).await?)
     }
+
+    async fn spend_allowance(
+        &self,
+        address: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        window_ms: i64,
+    ) -> Result<Option<i64>, RepoError> {
+        let client = self.client().await?;
+        // The upsert locks the address's row: concurrent requests from one
+        // address, on any instance, are counted one after the other.
+        let spend = client
+            .prepare_cached(
+                "INSERT INTO request_allowances AS a (address, refilled_at)
+                 VALUES ($1, $2::bigint + $3::bigint)
+                 ON CONFLICT (address) DO UPDATE
+                     SET refilled_at = GREATEST(a.refilled_at, $2) + $3
+                     WHERE GREATEST(a.refilled_at, $2) + $3 - $2 <= $4::bigint
+                 RETURNING a.refilled_at",
+            )
+            .await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+            [&address, &now_ms, &interval_ms, &window_ms];
+        if client.query_opt(&spend, &params).await?.is_some() {
+            return Ok(None);
+        }
+        let current = client
+            .prepare_cached("SELECT refilled_at FROM request_allowances WHERE address = $1")
+            .await?;
+        let refilled_at: i64 = client.query_one(&current, &[&address]).await?.try_get(0)?;
+        Ok(Some(refilled_at + interval_ms - now_ms - window_ms))
+    }
+
+    async fn forget_allowances_before(&self, before_ms: i64) -> Result<u64, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("DELETE FROM request_allowances WHERE refilled_at < $1")
+            .await?;
+        Ok(client.execute(&statement, &[&before_ms]).await?)
+    }
 }

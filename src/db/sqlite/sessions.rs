@@ -253,6 +253,46 @@ impl SessionRepository for SqliteStore {
         })
         .await
     }
+
+    async fn spend_allowance(
+        &self,
+        address: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        window_ms: i64,
+    ) -> Result<Option<i64>, RepoError> {
+        let address = address.to_string();
+        self.write(move |tx| {
+            let spent = tx
+                .prepare_cached(
+                    "INSERT INTO request_allowances (address, refilled_at) VALUES (?1, ?2 + ?3)
+                     ON CONFLICT (address) DO UPDATE
+                         SET refilled_at = max(refilled_at, ?2) + ?3
+                         WHERE max(refilled_at, ?2) + ?3 - ?2 <= ?4
+                     RETURNING refilled_at",
+                )?
+                .query_row(params![address, now_ms, interval_ms, window_ms], |_| Ok(()))
+                .optional()?;
+            if spent.is_some() {
+                return Ok(None);
+            }
+            let refilled_at: i64 = tx
+                .prepare_cached("SELECT refilled_at FROM request_allowances WHERE address = ?1")?
+                .query_row([&address], |row| row.get(0))?;
+            Ok(Some(refilled_at + interval_ms - now_ms - window_ms))
+        })
+        .await
+    }
+
+    async fn forget_allowances_before(&self, before_ms: i64) -> Result<u64, RepoError> {
+        self.write(move |tx| {
+            let forgotten = tx
+                .prepare_cached("DELETE FROM request_allowances WHERE refilled_at < ?1")?
+                .execute([before_ms])?;
+            Ok(u64::try_from(forgotten).unwrap_or(u64::MAX))
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -300,5 +340,27 @@ mod tests {
                 .unwrap(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn an_allowance_refills_one_request_per_interval_and_is_forgotten_when_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        // Three a minute: one every 20 s, three at once.
+        let spend = |at_ms| store.spend_allowance("203.0.113.7", at_ms, 20_000, 60_000);
+        for at_ms in [0, 1, 2] {
+            assert_eq!(spend(at_ms).await.unwrap(), None, "at {at_ms} ms");
+        }
+        assert_eq!(spend(3).await.unwrap(), Some(19_997));
+        assert_eq!(spend(10_000).await.unwrap(), Some(10_000));
+        assert_eq!(spend(20_002).await.unwrap(), None);
+        assert_eq!(spend(20_003).await.unwrap(), Some(19_997));
+        let other = store.spend_allowance("198.51.100.9", 20_003, 20_000, 60_000);
+        assert_eq!(other.await.unwrap(), None);
+
+        // The first address is whole again at 80,000 ms, the other at 40,003.
+        assert_eq!(store.forget_allowances_before(40_004).await.unwrap(), 1);
+        assert_eq!(store.forget_allowances_before(80_003).await.unwrap(), 1);
+        assert_eq!(spend(80_003).await.unwrap(), None);
     }
 }
