@@ -1210,6 +1210,25 @@ async fn c1_g3_without_demo_there_are_no_default_accounts_and_text_logs_are_esca
 }
 
 #[test]
+fn serve_refuses_a_trusted_proxy_that_is_no_address_nor_network() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["10.0.0.0/33", "proxy.example", "10.0.0.1,nonsense"] {
+        let output = command(dir.path())
+            .args(["serve", "--bind", "127.0.0.1:0", "--trusted-proxies", bad])
+            .env("TODO_API_JWT_SECRET", RUN_SECRET)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{bad}: {stderr}");
+        assert!(stderr.contains("the trusted proxy"), "{bad}: {stderr}");
+        assert!(
+            !dir.path().join("ops.db").exists(),
+            "{bad}: the database was touched"
+        );
+    }
+}
+
+#[test]
 fn c2_serve_refuses_to_start_without_a_strong_jwt_secret() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(Option<String>, &str); 2] =
