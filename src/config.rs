@@ -22,12 +22,15 @@ pub const JWT_SECRET_VAR: &str = "TODO_API_JWT_SECRET";
 /// Settings shared by every command that opens the database.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// Where the data lives: `sqlite:PATH` (created if missing) or
-    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME` (an existing database).
+    /// Where the data lives: a SQLite file, written `sqlite:PATH`,
+    /// `sqlite://PATH` or just `PATH` (created if missing), or an existing
+    /// PostgreSQL database, `postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME`
+    /// (`postgresql://` too).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite:todo.db")]
     pub database_url: String,
 
-    /// Seconds to wait for a database connection before answering 503.
+    /// Seconds to wait for a free database connection before giving up
+    /// (`serve` then answers the request 503).
     #[arg(long, env = "TODO_API_DB_TIMEOUT", default_value_t = DEFAULT_DB_TIMEOUT)]
     pub db_timeout: u64,
 
@@ -42,7 +45,7 @@ pub struct DatabaseArgs {
     pub db_connect_timeout: u64,
 
     /// Seconds one PostgreSQL statement may run, lock waits included, before
-    /// the server cancels it (the request gets 503); 0 is no limit.
+    /// it is cancelled (`serve` then answers the request 503); 0 is no limit.
     #[arg(long, env = "TODO_API_DB_STATEMENT_TIMEOUT",
           default_value_t = DEFAULT_DB_STATEMENT_TIMEOUT)]
     pub db_statement_timeout: u64,

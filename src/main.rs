@@ -38,14 +38,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
+    #[command(
+        after_help = "Environment: TODO_API_JWT_SECRET (required unless --demo) is the \
+        token signing secret, at least 32 random bytes, e.g. \
+        export TODO_API_JWT_SECRET=$(openssl rand -base64 48). It is read from the \
+        environment only, never from a flag. Every flag above can also be set by the \
+        variable in its [env: ...]."
+    )]
     Serve(ServeArgs),
     /// Create an account, for example the first admin. The password is read
     /// from TODO_API_PASSWORD or asked for at the terminal.
     CreateUser {
+        /// 3 to 32 ASCII letters, digits, '_', '.' or '-'; unique in any case.
         #[arg(long)]
         username: String,
+        /// The name shown to people, 1 to 100 characters.
         #[arg(long)]
         name: String,
+        /// An email address (optional).
         #[arg(long)]
         email: Option<String>,
         /// Give the account the admin role.
@@ -97,17 +107,25 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let demo = args.demo;
     let config = args.into_config(std::env::var(JWT_SECRET_VAR).ok())?;
     let options = ServeOptions::from_config(&config);
+    // Both addresses are taken before the database is touched: a port in
+    // use must not leave a new, migrated (or seeded) database behind.
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let metrics_listener = match metrics_bind {
+        Some(metrics_bind) => Some((
+            TcpListener::bind(metrics_bind)
+                .await
+                .map_err(|e| format!("cannot listen on {metrics_bind} for metrics: {e}"))?,
+            metrics_bind,
+        )),
+        None => None,
+    };
     let state = AppState::new(config).await?;
     if demo && users::service::seed_demo(&state).await.map_err(describe)? {
         tracing::warn!("seeded the demo users alice and admin (their passwords are in the README)");
     }
-    let listener = TcpListener::bind(bind)
-        .await
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    if let Some(metrics_bind) = metrics_bind {
-        let metrics_listener = TcpListener::bind(metrics_bind)
-            .await
-            .map_err(|e| format!("cannot listen on {metrics_bind} for metrics: {e}"))?;
+    if let Some((metrics_listener, metrics_bind)) = metrics_listener {
         let address = metrics_listener.local_addr().unwrap_or(metrics_bind);
         tracing::info!("metrics on http://{address}/metrics");
         // Ends with the process; scrapes need no graceful shutdown.

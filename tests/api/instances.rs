@@ -2,7 +2,8 @@
 //! load balancer: whatever one instance writes, the other acts on at the
 //! very next request, and the rules that concurrent requests could break
 //! hold across instances. These tests need PostgreSQL (a SQLite file is for
-//! one instance) and return early when TEST_DATABASE_URL is not set.
+//! one instance): they are ignored by a plain `cargo test`, and
+//! `.ci/postgres.sh` runs them with `--include-ignored`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,12 +14,13 @@ use crate::helpers::*;
 
 const LAST_ADMIN: &str = "Cannot remove the last active admin";
 
-/// False, with a note, when the suite runs on SQLite.
-fn on_postgres_or_skip(test: &str) -> bool {
-    if !on_postgres() {
-        eprintln!("{test}: skipped, it needs {TEST_DATABASE_URL} (a PostgreSQL server)");
-    }
-    on_postgres()
+/// These tests are ignored unless asked for; asked for on SQLite, they
+/// say why they cannot run rather than pass without running.
+fn require_postgres() {
+    assert!(
+        on_postgres(),
+        "this test needs {TEST_DATABASE_URL} (a PostgreSQL server); .ci/postgres.sh sets it"
+    );
 }
 
 /// Access and refresh token of a successful login or refresh.
@@ -68,11 +70,10 @@ fn assert_token_refused(reply: &Reply, context: &str) {
     );
 }
 
+#[ignore = "needs PostgreSQL: .ci/postgres.sh runs it"]
 #[tokio::test]
 async fn an_admins_change_on_one_instance_applies_on_the_other_at_the_next_request() {
-    if !on_postgres_or_skip("role change across instances") {
-        return;
-    }
+    require_postgres();
     let (a, b) = spawn_demo_pair().await;
     let admin = a.admin_token().await;
     // Alice logs in on B; tokens are good on either instance.
@@ -123,11 +124,10 @@ async fn an_admins_change_on_one_instance_applies_on_the_other_at_the_next_reque
     assert_token_refused(&b.get("/api/users/me", Some(&alice)).await, "disabled on A");
 }
 
+#[ignore = "needs PostgreSQL: .ci/postgres.sh runs it"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_simultaneous_registrations_of_one_name_over_two_instances_give_one_201() {
-    if !on_postgres_or_skip("registrations across instances") {
-        return;
-    }
+    require_postgres();
     let (a, b) = spawn_pair().await;
     // The same name in several spellings: uniqueness ignores case.
     let spellings = ["duplicate", "Duplicate", "DUPLICATE", "dUpLiCaTe"];
@@ -163,12 +163,11 @@ async fn twenty_simultaneous_registrations_of_one_name_over_two_instances_give_o
     assert_eq!(admin_view, 1, "stored as {stored:?}");
 }
 
+#[ignore = "needs PostgreSQL: .ci/postgres.sh runs it"]
 #[tokio::test]
 async fn a_refresh_token_spent_on_one_instance_and_reused_on_the_other_revokes_the_session_on_both()
 {
-    if !on_postgres_or_skip("refresh reuse across instances") {
-        return;
-    }
+    require_postgres();
     let (a, b) = spawn_pair().await;
     a.signed_up("roamer").await;
     let (first_access, first_refresh) = pair(&a.login("roamer", PASSWORD).await);
@@ -198,11 +197,10 @@ async fn a_refresh_token_spent_on_one_instance_and_reused_on_the_other_revokes_t
     );
 }
 
+#[ignore = "needs PostgreSQL: .ci/postgres.sh runs it"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_simultaneous_refreshes_of_one_token_over_two_instances_succeed_at_most_once() {
-    if !on_postgres_or_skip("concurrent refreshes across instances") {
-        return;
-    }
+    require_postgres();
     let (a, b) = spawn_pair().await;
     a.signed_up("racer").await;
     let (_, token) = pair(&a.login("racer", PASSWORD).await);
@@ -229,11 +227,10 @@ async fn twenty_simultaneous_refreshes_of_one_token_over_two_instances_succeed_a
     assert!(successes <= 1, "{successes} refreshes succeeded");
 }
 
+#[ignore = "needs PostgreSQL: .ci/postgres.sh runs it"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_admins_demoting_each_other_through_different_instances_leave_one_admin() {
-    if !on_postgres_or_skip("last admin across instances") {
-        return;
-    }
+    require_postgres();
     let (a, b) = spawn_demo_pair().await;
     let admin = a.admin_token().await;
     let alice = b.alice_token().await;
@@ -319,11 +316,10 @@ async fn early_in_a_second() {
     }
 }
 
+#[ignore = "needs PostgreSQL: .ci/postgres.sh runs it"]
 #[tokio::test]
 async fn failed_logins_spread_over_two_instances_throttle_the_account_on_both() {
-    if !on_postgres_or_skip("login throttling across instances") {
-        return;
-    }
+    require_postgres();
     let (a, b) = spawn_pair().await;
     a.signed_up("besieged").await;
     for (attempt, app) in [&a, &b, &a, &b].into_iter().enumerate() {
