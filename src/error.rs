@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::db::RepoError;
+use crate::repository::RepoError;
 
 /// The body of `403 Not authorized`, fixed by the contract to the byte.
 pub const NOT_AUTHORIZED: &str = "Not authorized";
@@ -201,6 +201,7 @@ pub fn json_error_bodies(response: Response) -> Response {
     let (mut parts, _) = response.into_parts();
     let message = match status {
         StatusCode::NOT_FOUND => "Not found",
+        StatusCode::INTERNAL_SERVER_ERROR => "Internal server error",
         StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
         StatusCode::PAYLOAD_TOO_LARGE => "Request body is larger than 64 KiB",
         StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => {

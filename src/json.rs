@@ -6,11 +6,9 @@
 //! ([`WriteJson`]) into a [`JsonArray`] as it is read, in a third of the
 //! time again.
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-use crate::error::AppError;
 
 /// A response whose body is `T` as JSON, with `Content-Type:
 /// application/json`.
@@ -20,9 +18,17 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match sonic_rs::to_vec(&self.0) {
             Ok(body) => json_response(body),
-            Err(error) => AppError::internal(error).into_response(),
+            Err(error) => encoding_failed(error),
         }
     }
+}
+
+/// A body that could not be encoded: logged, and answered 500 without a
+/// body, which `error::json_error_bodies` (run on every response) gives the
+/// contract's shape.
+fn encoding_failed(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "could not encode a response");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
 /// A value that writes its JSON itself, for the types a hot path encodes
@@ -73,7 +79,7 @@ impl Default for JsonArray {
 impl IntoResponse for JsonArray {
     fn into_response(mut self) -> Response {
         if let Some(error) = self.failed {
-            return AppError::internal(error).into_response();
+            return encoding_failed(error);
         }
         self.body.push(b']');
         json_response(self.body)
@@ -160,7 +166,8 @@ mod tests {
         array.push(&fine());
         array.push(&Unencodable);
         array.push(&fine());
-        let response = array.into_response();
+        // As every response is, on its way out (see `build_app`).
+        let response = crate::error::json_error_bodies(array.into_response());
         assert_eq!(
             response.status(),
             axum::http::StatusCode::INTERNAL_SERVER_ERROR

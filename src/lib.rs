@@ -11,8 +11,10 @@ pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
+pub mod repository;
 pub mod runtime;
 pub mod server;
+pub mod state;
 pub mod telemetry;
 pub mod todos;
 pub mod users;
@@ -20,6 +22,7 @@ pub mod validation;
 pub mod web;
 
 pub use server::{ServeOptions, serve_with};
+pub use state::AppState;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,17 +30,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::jwt::TokenKeys;
-use crate::auth::password::PasswordHasher;
-use crate::config::Config;
-use crate::db::Database;
 use crate::error::{AppError, json_error_bodies};
 use crate::json::Json;
 
@@ -52,48 +50,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// What every request handler can reach. Cloned several times per request
-/// (each extractor and layer that needs it), so it is one shared pointer:
-/// a clone is one reference count, not one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-/// The services behind [`AppState`].
-pub struct Services {
-    pub db: Database,
-    pub passwords: Arc<PasswordHasher>,
-    pub tokens: Arc<TokenKeys>,
-    pub config: Arc<Config>,
-    pub metrics: Arc<metrics::Metrics>,
-}
-
-impl AppState {
-    /// Opens the database and prepares the keys; fails with a sentence.
-    pub async fn new(config: Config) -> Result<Self, String> {
-        let tokens =
-            TokenKeys::new(&config.jwt_secret, config.tokens).map_err(|e| e.to_string())?;
-        let db = Database::connect(&config.database_url, &config.db_settings())
-            .await
-            .map_err(|e| format!("cannot open the database: {e}"))?;
-        let passwords = PasswordHasher::new(config.hash_concurrency).map_err(|e| e.to_string())?;
-        Ok(Self(Arc::new(Services {
-            db,
-            passwords: Arc::new(passwords),
-            tokens: Arc::new(tokens),
-            config: Arc::new(config),
-            metrics: Arc::new(metrics::Metrics::new()),
-        })))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
 
 /// The whole HTTP application: the domain routers and the layers around them.
 ///
@@ -120,13 +76,16 @@ pub fn build_app(state: AppState) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .merge(web::router());
     let router = if state.config.metrics {
-        router.route("/metrics", get(metrics::exposition))
+        router.route("/metrics", exposition(&state).route())
     } else {
         router
     };
     let routes = router
         .fallback(|| async { AppError::NotFound })
-        .layer(metrics::TrackLayer::new(state.clone(), request_timeout))
+        .layer(metrics::TrackLayer::new(
+            state.metrics.clone(),
+            request_timeout,
+        ))
         .with_state(state);
     let layered = ServiceBuilder::new()
         .map_request(move |request| client::resolve(&trusted_proxies, request))
@@ -136,6 +95,14 @@ pub fn build_app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .service(routes);
     Router::new().fallback_service(layered)
+}
+
+/// What `/metrics` shows of `state`.
+pub fn exposition(state: &AppState) -> metrics::Exposition {
+    metrics::Exposition {
+        metrics: state.metrics.clone(),
+        db: state.db.clone(),
+    }
 }
 
 /// What every response gets (but a CORS preflight's): a JSON body if it is

@@ -131,7 +131,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         // Ends with the process; scrapes need no graceful shutdown.
         tokio::spawn(todo_api::serve_with(
             metrics_listener,
-            metrics::router(state.clone()),
+            metrics::router(todo_api::exposition(&state)),
             std::future::pending(),
             options,
         ));

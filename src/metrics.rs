@@ -1,18 +1,18 @@
 //! Prometheus metrics: what is counted, the middleware that counts requests
-//! and the `/metrics` exposition. Each [`crate::AppState`] has its own
+//! and the `/metrics` exposition. Each [`crate::state::AppState`] has its own
 //! registry, so servers in one process (the tests) never mix their numbers.
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
@@ -22,18 +22,14 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tower::{Layer, Service};
 
-use crate::AppState;
-use crate::db::PoolStats;
+use crate::db::{Database, PoolStats};
 use crate::error::AppError;
+use crate::telemetry::{self, UNMATCHED_ROUTE};
 
 /// Upper bounds of the latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-
-/// The route label of requests that matched no route (404 fallback), so
-/// that scanners cannot create one time series per probed path.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -240,13 +236,13 @@ fn method_label(method: &Method) -> &'static str {
 /// every request, and this way neither clones nor boxes anything.
 #[derive(Clone)]
 pub struct TrackLayer {
-    state: AppState,
+    metrics: Arc<Metrics>,
     timeout: Duration,
 }
 
 impl TrackLayer {
-    pub fn new(state: AppState, timeout: Duration) -> Self {
-        Self { state, timeout }
+    pub fn new(metrics: Arc<Metrics>, timeout: Duration) -> Self {
+        Self { metrics, timeout }
     }
 }
 
@@ -283,7 +279,7 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
         if let Some(route) = &route {
-            crate::telemetry::record_route(route);
+            telemetry::record_route(route);
         }
         let method = request.method().clone();
         TrackFuture {
@@ -291,7 +287,7 @@ where
             started: Instant::now(),
             method,
             route,
-            state: self.layer.state.clone(),
+            metrics: self.layer.metrics.clone(),
         }
     }
 }
@@ -304,7 +300,7 @@ pin_project_lite::pin_project! {
         started: Instant,
         method: Method,
         route: Option<MatchedPath>,
-        state: AppState,
+        metrics: Arc<Metrics>,
     }
 }
 
@@ -325,7 +321,7 @@ where
             .route
             .as_ref()
             .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
-        this.state.metrics.observe_request(
+        this.metrics.observe_request(
             this.method,
             route,
             response.status().as_u16(),
@@ -335,26 +331,39 @@ where
     }
 }
 
-/// `GET /metrics`: no token needed; serve it only where scrapers, not
-/// the public, can reach it (`--metrics-bind`), or on the main port with
-/// `--metrics`.
-pub async fn exposition(State(state): State<AppState>) -> Result<Response, AppError> {
-    let pools = state.db.pool_stats();
-    let text = state.metrics.render(&pools);
-    let mut response = text.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(prometheus_text::CONTENT_TYPE),
-    );
-    Ok(response)
+/// What `GET /metrics` shows: the counters, and the database's pools as
+/// they are at the scrape.
+#[derive(Clone)]
+pub struct Exposition {
+    pub metrics: Arc<Metrics>,
+    pub db: Database,
+}
+
+impl Exposition {
+    /// `GET /metrics`: no token needed; serve it only where scrapers, not
+    /// the public, can reach it (`--metrics-bind`), or on the main port
+    /// with `--metrics`.
+    pub fn respond(&self) -> Response {
+        let text = self.metrics.render(&self.db.pool_stats());
+        let mut response = text.into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(prometheus_text::CONTENT_TYPE),
+        );
+        response
+    }
+
+    /// The `/metrics` route, for any router.
+    pub fn route<S: Clone + Send + Sync + 'static>(self) -> MethodRouter<S> {
+        get(move || std::future::ready(self.respond()))
+    }
 }
 
 /// A router with `/metrics` alone, for a separate metrics address.
-pub fn router(state: AppState) -> Router {
+pub fn router(exposition: Exposition) -> Router {
     Router::new()
-        .route("/metrics", get(exposition))
+        .route("/metrics", exposition.route())
         .fallback(|| async { AppError::NotFound })
-        .with_state(state)
 }
 
 #[cfg(test)]

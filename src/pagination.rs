@@ -4,8 +4,8 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::db::Page;
 use crate::error::AppError;
+use crate::repository::Page;
 use crate::validation::Fields;
 
 /// Lists return at most this many rows per page.

@@ -32,6 +32,11 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::client::ClientAddr;
 
+/// The route that metrics and log lines name for requests that matched no
+/// route (404 fallback), so that scanners cannot create one time series,
+/// or one log label, per probed path.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -191,9 +196,7 @@ impl RequestContext {
 
     fn route(&self) -> Ref<'_, str> {
         Ref::map(self.route.borrow(), |route| {
-            route
-                .as_ref()
-                .map_or(crate::metrics::UNMATCHED_ROUTE, MatchedPath::as_str)
+            route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
         })
     }
 }

@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, header, request::Parts};
 
 use super::jwt::{TokenKind, unix_now};
 use super::policy;
-use crate::AppState;
 use crate::error::{AppError, AuthFailure};
+use crate::state::AppState;
 use crate::users::{Scope, Scopes, User};
 
 /// A signed-in user, as stored now, with the scopes in effect.

@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::repository::SessionRepository;
 use super::service::now_ms;
-use crate::AppState;
 use crate::client::ClientAddr;
 use crate::error::AppError;
+use crate::state::AppState;
 
 const MINUTE_MS: i64 = 60_000;
 

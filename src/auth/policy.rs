@@ -1,7 +1,7 @@
 //! Every authorization decision, as pure functions of attributes loaded from
 //! the database. Nothing here reads a token claim.
 
-use crate::todos::Visibility;
+use crate::todos::{Todo, Visibility};
 use crate::users::{Role, User};
 
 /// What a caller wants to do with a resource.
@@ -36,6 +36,17 @@ pub struct Resource<'a> {
     pub owner_department: Option<&'a str>,
     pub visibility: Visibility,
     pub clearance_level: u8,
+}
+
+impl<'a> From<&'a Todo> for Resource<'a> {
+    fn from(todo: &'a Todo) -> Self {
+        Self {
+            owner_id: todo.owner_id,
+            owner_department: todo.owner_department.as_deref(),
+            visibility: todo.visibility,
+            clearance_level: todo.clearance_level,
+        }
+    }
 }
 
 /// The owner may do anything with a todo; anyone else may only read it, and

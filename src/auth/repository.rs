@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::db::RepoError;
+use crate::repository::RepoError;
 use crate::users::{Scopes, User};
 
 /// A login session about to be stored, with its first refresh token.

@@ -13,9 +13,9 @@ use super::schemas::{
     LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm, TokenResponse,
 };
 use super::{limit, service};
-use crate::AppState;
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiForm, ApiJson, MaybeJson};
+use crate::state::AppState;
 
 /// The auth routes; `/auth/register` and `/auth/token` are limited to
 /// `--auth-rate-limit` requests a minute per client address (0: no limit).

@@ -7,8 +7,6 @@ pub mod service;
 
 use std::str::FromStr;
 
-use crate::auth::policy::Resource;
-
 /// A stored todo, with what the access policy needs to know of its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Todo {
@@ -26,16 +24,6 @@ pub struct Todo {
 }
 
 impl Todo {
-    /// The attributes the access policy decides on.
-    pub fn as_resource(&self) -> Resource<'_> {
-        Resource {
-            owner_id: self.owner_id,
-            owner_department: self.owner_department.as_deref(),
-            visibility: self.visibility,
-            clearance_level: self.clearance_level,
-        }
-    }
-
     /// The todo as a listing shows it.
     pub fn as_listed(&self) -> ListedTodo<'_> {
         ListedTodo {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{ListedTodo, Todo, Visibility};
-use crate::db::{Page, RepoError};
+use crate::repository::{Page, RepoError};
 
 /// A todo about to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

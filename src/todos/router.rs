@@ -8,12 +8,12 @@ use utoipa_axum::routes;
 
 use super::schemas::{TodoIn, TodoListQuery, TodoOut, TodoPatch};
 use super::{ListedTodo, Todo, service};
-use crate::AppState;
 use crate::auth::extract::{ReadScope, Scoped, WriteScope};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::json::{Json, JsonArray};
 use crate::pagination::with_total_count;
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

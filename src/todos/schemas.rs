@@ -7,10 +7,10 @@ use sonic_rs::format::{CompactFormatter, Formatter};
 
 use super::repository::{NewTodo, TodoChanges};
 use super::{ListedTodo, Visibility};
-use crate::db::Page;
 use crate::error::AppError;
 use crate::json::WriteJson;
 use crate::pagination::PageQuery;
+use crate::repository::Page;
 use crate::validation::{self, Fields};
 
 const TITLE_MAX_CHARS: usize = 200;

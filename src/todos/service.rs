@@ -3,9 +3,9 @@
 use super::Todo;
 use super::repository::{ListSink, NewTodo, Reader, TodoChanges, TodoListing};
 use super::schemas::TodoFilter;
-use crate::AppState;
-use crate::auth::policy::{self, Action, Subject};
+use crate::auth::policy::{self, Action, Resource, Subject};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::users::User;
 
 /// The caller's todos, and with `shared` those their department shares
@@ -51,7 +51,7 @@ pub async fn get(state: &AppState, caller: &User, id: i64) -> Result<Todo, AppEr
         .todos
         .find(id)
         .await?
-        .filter(|todo| policy::allows(Subject::from(caller), Action::Read, todo.as_resource()))
+        .filter(|todo| policy::allows(Subject::from(caller), Action::Read, Resource::from(todo)))
         .ok_or(AppError::NotFound)
 }
 
@@ -82,7 +82,7 @@ pub async fn delete(state: &AppState, caller: &User, id: i64) -> Result<(), AppE
 
 async fn authorize_write(state: &AppState, caller: &User, id: i64) -> Result<(), AppError> {
     let todo = get(state, caller, id).await?;
-    if !policy::allows(Subject::from(caller), Action::Write, todo.as_resource()) {
+    if !policy::allows(Subject::from(caller), Action::Write, Resource::from(&todo)) {
         return Err(AppError::Forbidden);
     }
     Ok(())

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{Role, Scopes, User};
-use crate::db::{Page, RepoError};
+use crate::repository::{Page, RepoError};
 
 /// A user about to be stored, with the hash of their password.
 #[derive(Debug, Clone)]

@@ -9,11 +9,11 @@ use utoipa_axum::routes;
 
 use super::schemas::{UserOut, UserPatch};
 use super::service;
-use crate::AppState;
 use crate::auth::extract::{AdminUser, CurrentUser};
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{PageQuery, with_total_count};
+use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

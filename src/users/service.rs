@@ -4,9 +4,9 @@ use secrecy::SecretString;
 
 use super::repository::{NewUser, UserChanges};
 use super::{Role, User};
-use crate::AppState;
-use crate::db::Page;
 use crate::error::AppError;
+use crate::repository::Page;
+use crate::state::AppState;
 
 pub async fn list(state: &AppState, page: Page) -> Result<(Vec<User>, u64), AppError> {
     let users = state.db.users.list(page).await?;

@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 use time::format_description::FormatItem;
 use tokio_postgres::{Config, NoTls, Row};
 
-use super::{DbSettings, HealthCheck, PoolStats, RepoError};
+use super::{DbSettings, HealthCheck, PoolStats};
+use crate::repository::RepoError;
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");

@@ -8,7 +8,7 @@ use deadpool_postgres::GenericClient;
 use super::PgStore;
 use super::users::{USER_COLUMNS, user_at};
 use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
-use crate::db::RepoError;
+use crate::repository::RepoError;
 use crate::users::{Scopes, User};
 
 async fn insert_refresh_token(

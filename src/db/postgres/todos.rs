@@ -5,7 +5,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{PgStore, count, level, parse_text, timestamp};
-use crate::db::{Page, RepoError, own_todo_count};
+use crate::db::own_todo_count;
+use crate::repository::{Page, RepoError};
 use crate::todos::Todo;
 use crate::todos::repository::{ListSink, NewTodo, TodoChanges, TodoListing, TodoRepository};
 

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{ADMIN_LOCK, PgStore, count, level, parse_text};
-use crate::db::{Page, RepoError};
+use crate::repository::{Page, RepoError};
 use crate::users::User;
 use crate::users::repository::{ColumnValue, NewUser, UserChanges, UserRepository};
 

@@ -64,7 +64,8 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
 
-use super::{HealthCheck, PoolStats, RepoError};
+use super::{HealthCheck, PoolStats};
+use crate::repository::RepoError;
 
 mod embedded {
     refinery::embed_migrations!("migrations/sqlite");

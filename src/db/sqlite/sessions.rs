@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::users::{user_from_row, user_from_row_at};
 use super::{SqliteStore, now, parse_column};
 use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
-use crate::db::RepoError;
+use crate::repository::RepoError;
 use crate::users::Scopes;
 
 /// The scopes a session asked for in column `index`, if it narrowed them.

@@ -7,7 +7,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, count_column, now, optional_text_column, parse_column, text_column};
-use crate::db::{Page, RepoError, own_todo_count};
+use crate::db::own_todo_count;
+use crate::repository::{Page, RepoError};
 use crate::todos::repository::{
     ListSink, NewTodo, Reader, TodoChanges, TodoListing, TodoRepository,
 };

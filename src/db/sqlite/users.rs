@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::{SqliteStore, count_column, now, parse_column};
-use crate::db::{Page, RepoError};
+use crate::repository::{Page, RepoError};
 use crate::users::User;
 use crate::users::repository::{ColumnValue, NewUser, UserChanges, UserRepository};
 
