@@ -1,6 +1,8 @@
 //! Every authorization decision, as pure functions of attributes loaded from
 //! the database. Nothing here reads a token claim.
 
+use std::borrow::Cow;
+
 use crate::todos::{Todo, Visibility};
 use crate::users::{Role, User};
 
@@ -49,19 +51,56 @@ impl<'a> From<&'a Todo> for Resource<'a> {
     }
 }
 
-/// The owner may do anything with a todo; anyone else may only read it, and
-/// only when it is shared with the owner's department, the caller is in that
-/// same department, and the caller's clearance covers the todo's. Roles play
-/// no part: an admin is no exception.
+/// The owner may do anything with a todo; anyone else may only read it,
+/// and only when [`SharedReading`] admits it. Roles play no part: an admin
+/// is no exception.
 pub fn allows(subject: Subject<'_>, action: Action, resource: Resource<'_>) -> bool {
     if subject.id == resource.owner_id {
         return true;
     }
-    action == Action::Read
-        && resource.visibility == Visibility::Department
-        && resource.owner_department.is_some()
-        && subject.department == resource.owner_department
-        && subject.clearance_level >= resource.clearance_level
+    action == Action::Read && shared_reading(subject).is_some_and(|shared| shared.admits(resource))
+}
+
+/// What a reader may read of other people's todos, as a value: the todos
+/// whose owner (not the reader) is in the reader's department, marked for
+/// the department, and needing at most the reader's clearance. [`allows`]
+/// decides a single todo by it, and a listing of shared todos queries by
+/// it (`db::query` renders it as SQL for every backend), so the rule is
+/// written here once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedReading<'a> {
+    pub reader_id: i64,
+    pub department: Cow<'a, str>,
+    pub visibility: Visibility,
+    pub max_clearance: u8,
+}
+
+impl SharedReading<'_> {
+    pub fn admits(&self, resource: Resource<'_>) -> bool {
+        resource.owner_id != self.reader_id
+            && resource.owner_department == Some(&*self.department)
+            && resource.visibility == self.visibility
+            && resource.clearance_level <= self.max_clearance
+    }
+
+    /// The same, owning its department, for a listing to carry.
+    pub fn into_owned(self) -> SharedReading<'static> {
+        SharedReading {
+            department: Cow::Owned(self.department.into_owned()),
+            ..self
+        }
+    }
+}
+
+/// What `subject` may read of others' todos; `None` without a department,
+/// when nobody shares anything with them.
+pub fn shared_reading<'a>(subject: Subject<'a>) -> Option<SharedReading<'a>> {
+    subject.department.map(|department| SharedReading {
+        reader_id: subject.id,
+        department: Cow::Borrowed(department),
+        visibility: Visibility::Department,
+        max_clearance: subject.clearance_level,
+    })
 }
 
 /// Only an active admin may manage users; the role is the one stored now.

@@ -2,6 +2,7 @@
 //! is made here, from the database URL, and nowhere else.
 
 pub mod postgres;
+pub mod query;
 pub mod sqlite;
 
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::{ListedTodo, Todo, Visibility};
+use crate::auth::policy::SharedReading;
 use crate::repository::{Page, RepoError};
 
 /// A todo about to be stored.
@@ -43,16 +44,9 @@ impl From<NewTodo> for TodoChanges {
 pub struct TodoListing {
     pub reader_id: i64,
     pub completed: Option<bool>,
-    /// When set, the reader's department todos are listed beside their own:
-    /// those marked for the department that the reader's clearance covers.
-    pub shared_with: Option<Reader>,
-}
-
-/// The attributes of a reader that department sharing depends on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reader {
-    pub department: String,
-    pub clearance_level: u8,
+    /// When set, the others' todos it admits are listed beside the
+    /// reader's own (the access policy's rule, as a value).
+    pub shared: Option<SharedReading<'static>>,
 }
 
 /// Where a listing hands its rows.

@@ -1,9 +1,9 @@
 //! Todo rules: who may see and change what, decided by the access policy.
 
 use super::Todo;
-use super::repository::{ListSink, NewTodo, Reader, TodoChanges, TodoListing};
+use super::repository::{ListSink, NewTodo, TodoChanges, TodoListing};
 use super::schemas::TodoFilter;
-use crate::auth::policy::{self, Action, Resource, Subject};
+use crate::auth::policy::{self, Action, Resource, SharedReading, Subject};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::users::User;
@@ -16,17 +16,15 @@ pub async fn list(
     filter: TodoFilter,
     each: &mut ListSink<'_>,
 ) -> Result<u64, AppError> {
-    let shared_with = match (&caller.department, filter.shared) {
-        (Some(department), true) => Some(Reader {
-            department: department.clone(),
-            clearance_level: caller.clearance_level,
-        }),
-        _ => None,
-    };
+    let shared = filter
+        .shared
+        .then(|| policy::shared_reading(Subject::from(caller)))
+        .flatten()
+        .map(SharedReading::into_owned);
     let listing = TodoListing {
         reader_id: caller.id,
         completed: filter.completed,
-        shared_with,
+        shared,
     };
     let listed = state
         .db

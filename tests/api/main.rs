@@ -12,6 +12,7 @@ mod instances;
 mod lifecycle;
 mod openapi;
 mod ops;
+mod policy;
 mod proxies;
 mod sharing;
 mod smoke;

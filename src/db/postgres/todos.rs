@@ -6,6 +6,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PgStore, count, level, parse_text, timestamp};
 use crate::db::own_todo_count;
+use crate::db::query::{self, Placeholders, SqlParam};
 use crate::repository::{Page, RepoError};
 use crate::todos::Todo;
 use crate::todos::repository::{ListSink, NewTodo, TodoChanges, TodoListing, TodoRepository};
@@ -53,19 +54,21 @@ fn visible_ids(listing: &TodoListing) -> (String, Vec<Param>) {
         None => "",
     };
     let own = format!("SELECT t.id FROM todos t WHERE t.owner_id = $1{completed}");
-    let Some(reader) = &listing.shared_with else {
+    let Some(shared) = &listing.shared else {
         return (own, values);
     };
-    let dept = values.len() + 1;
-    values.push(Box::new(reader.department.clone()));
-    values.push(Box::new(i16::from(reader.clearance_level)));
-    let shared = format!(
-        "SELECT t.id FROM users o JOIN todos t ON t.owner_id = o.id
-         WHERE o.department = ${dept} AND o.id <> $1 AND t.visibility = 'department'
-           AND t.clearance_level <= ${}{completed}",
-        dept + 1
+    let (admitted, params) = query::shared_reading(shared, Placeholders::Dollar, values.len() + 1);
+    values.extend(params.into_iter().map(|param| -> Param {
+        match param {
+            SqlParam::Id(id) => Box::new(id),
+            SqlParam::Text(text) => Box::new(text.to_string()),
+            SqlParam::Level(level) => Box::new(i16::from(level)),
+        }
+    }));
+    let others = format!(
+        "SELECT t.id FROM users o JOIN todos t ON t.owner_id = o.id WHERE {admitted}{completed}"
     );
-    (format!("{own} UNION ALL {shared}"), values)
+    (format!("{own} UNION ALL {others}"), values)
 }
 
 #[async_trait]
@@ -101,7 +104,7 @@ impl TodoRepository for PgStore {
 
     async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {
         let client = self.client().await?;
-        if listing.shared_with.is_none() {
+        if listing.shared.is_none() {
             let column = own_todo_count(listing.completed);
             let statement = client
                 .prepare_cached(&format!("SELECT {column} FROM users WHERE id = $1"))

@@ -7,11 +7,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, count_column, now, optional_text_column, parse_column, text_column};
+use crate::auth::policy::SharedReading;
 use crate::db::own_todo_count;
+use crate::db::query::{self, Placeholders, SqlParam};
 use crate::repository::{Page, RepoError};
-use crate::todos::repository::{
-    ListSink, NewTodo, Reader, TodoChanges, TodoListing, TodoRepository,
-};
+use crate::todos::repository::{ListSink, NewTodo, TodoChanges, TodoListing, TodoRepository};
 use crate::todos::{ListedTodo, Todo};
 
 const LISTED_SELECT: &str = listed_select!();
@@ -65,19 +65,21 @@ fn reader_values(listing: &TodoListing) -> Vec<Value> {
 /// A query of the ids a shared listing shows, and its parameters: the union
 /// of the reader's own todos and their department's shared ones, each side
 /// served by an index, so only ids are gathered and sorted.
-fn visible_ids(listing: &TodoListing, reader: &Reader) -> (String, Vec<Value>) {
+fn visible_ids(listing: &TodoListing, shared: &SharedReading<'_>) -> (String, Vec<Value>) {
     let mut values = reader_values(listing);
     let completed = completed_filter(listing);
-    let dept = values.len() + 1;
-    values.push(Value::Text(reader.department.clone()));
-    values.push(Value::Integer(reader.clearance_level.into()));
+    let (admitted, params) =
+        query::shared_reading(shared, Placeholders::Question, values.len() + 1);
+    values.extend(params.into_iter().map(|param| match param {
+        SqlParam::Id(id) => Value::Integer(id),
+        SqlParam::Text(text) => Value::Text(text.to_string()),
+        SqlParam::Level(level) => Value::Integer(level.into()),
+    }));
     let sql = format!(
         "SELECT t.id FROM todos t WHERE t.owner_id = ?1{completed}
          UNION ALL
-         SELECT t.id FROM users u JOIN todos t ON t.owner_id = u.id
-         WHERE u.department = ?{dept} AND u.id <> ?1 AND t.visibility = 'department'
-           AND t.clearance_level <= ?{}{completed}",
-        dept + 1
+         SELECT t.id FROM users o JOIN todos t ON t.owner_id = o.id
+         WHERE {admitted}{completed}"
     );
     (sql, values)
 }
@@ -91,7 +93,7 @@ impl TodoRepository for SqliteStore {
         each: &mut ListSink<'_>,
     ) -> Result<usize, RepoError> {
         self.read(move |c| {
-            let (sql, mut values): (Cow<'static, str>, _) = match &listing.shared_with {
+            let (sql, mut values): (Cow<'static, str>, _) = match &listing.shared {
                 None => {
                     // The owner's index gives the page in order; the owner's
                     // row is read once (u.id = ?1 follows from the join).
@@ -108,9 +110,9 @@ impl TodoRepository for SqliteStore {
                     };
                     (sql.into(), reader_values(&listing))
                 }
-                Some(reader) => {
+                Some(shared) => {
                     // Only the page's rows are read in full and joined.
-                    let (ids, values) = visible_ids(&listing, reader);
+                    let (ids, values) = visible_ids(&listing, shared);
                     let (limit, offset) = (values.len() + 1, values.len() + 2);
                     let sql = format!(
                         "WITH visible(id) AS ({ids})
@@ -137,7 +139,7 @@ impl TodoRepository for SqliteStore {
 
     async fn count(&self, listing: TodoListing) -> Result<u64, RepoError> {
         self.read(move |c| {
-            let Some(reader) = &listing.shared_with else {
+            let Some(shared) = &listing.shared else {
                 let column = own_todo_count(listing.completed);
                 return c
                     .prepare_cached(&format!("SELECT {column} FROM users WHERE id = ?1"))?
@@ -145,7 +147,7 @@ impl TodoRepository for SqliteStore {
                     .optional()
                     .map(Option::unwrap_or_default);
             };
-            let (ids, values) = visible_ids(&listing, reader);
+            let (ids, values) = visible_ids(&listing, shared);
             c.prepare_cached(&format!(
                 "WITH visible(id) AS ({ids}) SELECT count(*) FROM visible"
             ))?
