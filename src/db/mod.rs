@@ -1,6 +1,39 @@
 //! Storage backends behind the domain repositories; the choice of backend
 //! is made here, from the database URL, and nowhere else.
 
+// The rules that both backends' SQL must state, written once. Macros, so
+// that statements stay texts fixed at compile time (`concat!`).
+
+/// A user who may act: not disabled. `FALSE` reads the same in SQLite
+/// (where it is 0) and in PostgreSQL (a boolean).
+macro_rules! active_user {
+    ($users:literal) => {
+        concat!($users, ".disabled = FALSE")
+    };
+}
+
+/// An admin who may act: the last of them may not be demoted, disabled or
+/// deleted.
+macro_rules! active_admin {
+    ($users:literal) => {
+        concat!($users, ".role = 'admin' AND ", active_user!($users))
+    };
+}
+
+/// A session whose tokens still work: not ended, and not past its absolute
+/// end at `$now` (a placeholder).
+macro_rules! live_session {
+    ($sessions:literal, $now:literal) => {
+        concat!(
+            $sessions,
+            ".revoked_at IS NULL AND ",
+            $sessions,
+            ".expires_at > ",
+            $now
+        )
+    };
+}
+
 pub mod postgres;
 pub mod query;
 pub mod sqlite;
@@ -161,6 +194,17 @@ impl Database {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_rules_name_the_stored_role_and_the_live_session() {
+        let admin = active_admin!("u");
+        assert_eq!(admin, "u.role = 'admin' AND u.disabled = FALSE");
+        assert!(admin.contains(&format!("'{}'", crate::users::Role::Admin.as_str())));
+        assert_eq!(
+            live_session!("s", "$3"),
+            "s.revoked_at IS NULL AND s.expires_at > $3"
+        );
+    }
 
     #[test]
     fn sqlite_urls_of_every_spelling_name_the_file() {

@@ -69,7 +69,7 @@ fn policy_allows(reader: &Person, owner: &Person, todo: &StoredTodo) -> bool {
 async fn a_shared_listing_shows_exactly_what_the_policy_allows_to_read() {
     let app = spawn_demo_app().await;
     let admin = app.admin_token().await;
-    let mut rng = StdRng::seed_from_u64(0x5eed_0f_acce55);
+    let mut rng = StdRng::seed_from_u64(0x5eed_0fac_ce55);
 
     let mut people = Vec::new();
     for n in 0..USERS {

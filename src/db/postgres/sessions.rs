@@ -91,10 +91,15 @@ impl SessionRepository for PgStore {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users
-                 WHERE id = $1 AND username = $2 AND NOT disabled
-                   AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.user_id = users.id
-                               AND s.revoked_at IS NULL AND s.expires_at > $4)"
+                concat!(
+                    "SELECT {} FROM users WHERE id = $1 AND username = $2 AND ",
+                    active_user!("users"),
+                    " AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.user_id = users.id
+                                  AND ",
+                    live_session!("s", "$4"),
+                    ")"
+                ),
+                USER_COLUMNS
             ))
             .await?;
         client
@@ -111,14 +116,16 @@ impl SessionRepository for PgStore {
         // session. Concurrent spends of one token queue on its row; after
         // the first commits, the others find `used_at` set and spend nothing.
         let statement = tx
-            .prepare_cached(
+            .prepare_cached(concat!(
                 "UPDATE refresh_tokens r SET used_at = now()
                  FROM sessions s JOIN users u ON u.id = s.user_id
                  WHERE r.jti = $1 AND r.used_at IS NULL AND r.expires_at > $3
-                   AND s.id = r.session_id AND s.user_id = $2
-                   AND s.revoked_at IS NULL AND s.expires_at > $3 AND NOT u.disabled
-                 RETURNING r.session_id",
-            )
+                   AND s.id = r.session_id AND s.user_id = $2 AND ",
+                live_session!("s", "$3"),
+                " AND ",
+                active_user!("u"),
+                " RETURNING r.session_id"
+            ))
             .await?;
         let spent = tx
             .query_opt(

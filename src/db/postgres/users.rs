@@ -49,7 +49,10 @@ fn assignments(changes: &UserChanges) -> (Vec<&'static str>, Vec<Param>) {
 /// Call [`lock_admins`] before the write and this after it.
 async fn ensure_an_active_admin(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), RepoError> {
     let statement = tx
-        .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled")
+        .prepare_cached(concat!(
+            "SELECT count(*) FROM users WHERE ",
+            active_admin!("users")
+        ))
         .await?;
     if count(&tx.query_one(&statement, &[]).await?)? == 0 {
         return Err(RepoError::LastAdmin);

@@ -88,9 +88,12 @@ impl SessionRepository for SqliteStore {
                 "SELECT ",
                 user_columns!(),
                 " FROM users
-                 WHERE id = ?1 AND username = ?2 AND disabled = 0
-                   AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?3 AND s.user_id = users.id
-                               AND s.revoked_at IS NULL AND s.expires_at > ?4)"
+                 WHERE id = ?1 AND username = ?2 AND ",
+                active_user!("users"),
+                " AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?3 AND s.user_id = users.id
+                               AND ",
+                live_session!("s", "?4"),
+                ")"
             ))?
             .query_row(
                 params![user_id, username, session_id, now_secs],
@@ -128,8 +131,10 @@ impl SessionRepository for SqliteStore {
                         "SELECT s.scopes, s.expires_at, ",
                         user_columns!(),
                         " FROM sessions s JOIN users ON users.id = s.user_id
-                         WHERE s.id = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2
-                           AND users.disabled = 0"
+                         WHERE s.id = ?1 AND ",
+                        live_session!("s", "?2"),
+                        " AND ",
+                        active_user!("users")
                     ),
                     params![session_id, rotation.now],
                     |row| {

@@ -38,7 +38,10 @@ fn find_in(tx: &Connection, id: i64) -> rusqlite::Result<Option<User>> {
 /// Fails the surrounding transaction when no active admin is left.
 fn ensure_an_active_admin(tx: &Connection) -> Result<(), RepoError> {
     let admins: i64 = tx
-        .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0")?
+        .prepare_cached(concat!(
+            "SELECT count(*) FROM users WHERE ",
+            active_admin!("users")
+        ))?
         .query_row([], |row| row.get(0))?;
     if admins == 0 {
         return Err(RepoError::LastAdmin);
