@@ -456,3 +456,60 @@ pub fn assert_too_many(reply: &Reply) -> u64 {
     assert!(seconds >= 1, "Retry-After {seconds}");
     seconds
 }
+
+/// The load tests run one at a time, so that they measure the server
+/// rather than each other.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The value of the first sample line of `metric` whose labels include all
+/// of `labels` (`name="value"` pairs).
+pub fn sample(exposition: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(metric)?;
+        let (label_text, value) = match rest.strip_prefix('{') {
+            Some(rest) => rest.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        labels
+            .iter()
+            .all(|l| label_text.split(',').any(|have| have == *l))
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
+pub async fn metrics_text(app: &TestApp) -> String {
+    let reply = app.get("/metrics", None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    reply.text
+}
+
+pub async fn metrics_app() -> TestApp {
+    let app = spawn_app_with(|c| c.metrics = true).await;
+    todo_api::users::service::seed_demo(&app.state)
+        .await
+        .expect("demo users");
+    app
+}
+
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let rank = ((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+    samples[rank - 1]
+}
+
+/// Peak resident memory of this process (the servers under test run in it).
+pub fn vm_hwm_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}

@@ -1,18 +1,22 @@
-#![allow(unused_imports)]
 //! Black-box tests: each starts the real server on a random port with a
 //! fresh database and talks HTTP to it.
-
 mod auth;
 mod backends;
 mod bodies;
+mod cli;
+mod connections;
+mod cors;
 #[allow(dead_code)]
 mod helpers;
 mod input;
 mod instances;
 mod lifecycle;
+mod load;
+mod logs;
+mod observability;
 mod openapi;
-mod ops;
 mod policy;
+mod process;
 mod proxies;
 mod sharing;
 mod smoke;
