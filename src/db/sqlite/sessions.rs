@@ -45,6 +45,17 @@ fn revoke_session(tx: &Connection, session_id: &str) -> rusqlite::Result<usize> 
     )
 }
 
+impl SqliteStore {
+    /// Runs a `DELETE` whose one parameter is `bound`; how many rows went.
+    async fn delete_counted(&self, statement: &'static str, bound: i64) -> Result<u64, RepoError> {
+        self.write(move |tx| {
+            let deleted = tx.prepare_cached(statement)?.execute([bound])?;
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl SessionRepository for SqliteStore {
     async fn create(&self, session: NewSession, now_secs: i64) -> Result<(), RepoError> {
@@ -250,12 +261,10 @@ impl SessionRepository for SqliteStore {
     }
 
     async fn forget_failures_before(&self, before: i64) -> Result<u64, RepoError> {
-        self.write(move |tx| {
-            let forgotten = tx
-                .prepare_cached("DELETE FROM login_failures WHERE blocked_until < ?1")?
-                .execute([before])?;
-            Ok(u64::try_from(forgotten).unwrap_or(u64::MAX))
-        })
+        self.delete_counted(
+            "DELETE FROM login_failures WHERE blocked_until < ?1",
+            before,
+        )
         .await
     }
 
@@ -290,12 +299,10 @@ impl SessionRepository for SqliteStore {
     }
 
     async fn forget_allowances_before(&self, before_ms: i64) -> Result<u64, RepoError> {
-        self.write(move |tx| {
-            let forgotten = tx
-                .prepare_cached("DELETE FROM request_allowances WHERE refilled_at < ?1")?
-                .execute([before_ms])?;
-            Ok(u64::try_from(forgotten).unwrap_or(u64::MAX))
-        })
+        self.delete_counted(
+            "DELETE FROM request_allowances WHERE refilled_at < ?1",
+            before_ms,
+        )
         .await
     }
 }
