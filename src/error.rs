@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::repository::RepoError;
+use crate::todos::service::TodoError;
+use crate::users::service::UserError;
 
 /// The body of `403 Not authorized`, fixed by the contract to the byte.
 pub const NOT_AUTHORIZED: &str = "Not authorized";
@@ -172,6 +174,25 @@ impl IntoResponse for AppError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+impl From<TodoError> for AppError {
+    fn from(error: TodoError) -> Self {
+        match error {
+            TodoError::NotFound => Self::NotFound,
+            TodoError::ReadOnly => Self::Forbidden,
+            TodoError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<UserError> for AppError {
+    fn from(error: UserError) -> Self {
+        match error {
+            UserError::NotFound => Self::NotFound,
+            UserError::Storage(error) => error.into(),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use todo_api::db::Database;
 use todo_api::error::AppError;
 use todo_api::telemetry::{self, LogFormat};
 use todo_api::users::Role;
-use todo_api::{AppState, ServeOptions, auth, build_app, metrics, users};
+use todo_api::{AppState, ServeOptions, auth, build_app, metrics};
 
 /// The environment variable `create-user` reads the password from, when set.
 const PASSWORD_VAR: &str = "TODO_API_PASSWORD";
@@ -122,7 +122,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let state = AppState::new(config).await?;
-    if demo && users::service::seed_demo(&state).await.map_err(describe)? {
+    if demo
+        && todo_api::demo::seed_demo(state.db.users.as_ref(), &state.passwords)
+            .await
+            .map_err(describe)?
+    {
         tracing::warn!("seeded the demo users alice and admin (their passwords are in the README)");
     }
     if let Some((metrics_listener, metrics_bind)) = metrics_listener {

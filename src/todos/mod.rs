@@ -7,6 +7,17 @@ pub mod service;
 
 use std::str::FromStr;
 
+use crate::repository::Page;
+
+/// A checked list request: which of the caller's todos, and whether the
+/// ones shared with them too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TodoFilter {
+    pub completed: Option<bool>,
+    pub shared: bool,
+    pub page: Page,
+}
+
 /// A stored todo, with what the access policy needs to know of its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Todo {

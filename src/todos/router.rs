@@ -42,7 +42,13 @@ async fn list(
 ) -> Result<Response, AppError> {
     let mut page = JsonArray::new();
     let mut write = |todo: ListedTodo<'_>| page.push(&TodoOut::from(todo));
-    let total = service::list(&state, &caller, query.validate()?, &mut write).await?;
+    let total = service::list(
+        state.db.todos.as_ref(),
+        &caller,
+        query.validate()?,
+        &mut write,
+    )
+    .await?;
     Ok(with_total_count(total, page))
 }
 
@@ -55,7 +61,7 @@ async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TodoIn>,
 ) -> Result<(StatusCode, Response), AppError> {
-    let todo = service::create(&state, &caller, body.validate()?).await?;
+    let todo = service::create(state.db.todos.as_ref(), &caller, body.validate()?).await?;
     Ok((StatusCode::CREATED, todo_response(&todo)))
 }
 
@@ -68,7 +74,9 @@ async fn read(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
 ) -> Result<Response, AppError> {
-    Ok(todo_response(&service::get(&state, &caller, id).await?))
+    Ok(todo_response(
+        &service::get(state.db.todos.as_ref(), &caller, id).await?,
+    ))
 }
 
 /// Replaces the caller's todo; omitted fields return to their defaults.
@@ -83,7 +91,7 @@ async fn replace(
 ) -> Result<Response, AppError> {
     let changes = body.validate()?.into();
     Ok(todo_response(
-        &service::update(&state, &caller, id, changes).await?,
+        &service::update(state.db.todos.as_ref(), &caller, id, changes).await?,
     ))
 }
 
@@ -99,7 +107,7 @@ async fn update(
 ) -> Result<Response, AppError> {
     let changes = body.validate()?;
     Ok(todo_response(
-        &service::update(&state, &caller, id, changes).await?,
+        &service::update(state.db.todos.as_ref(), &caller, id, changes).await?,
     ))
 }
 
@@ -112,6 +120,6 @@ async fn remove(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
 ) -> Result<StatusCode, AppError> {
-    service::delete(&state, &caller, id).await?;
+    service::delete(state.db.todos.as_ref(), &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,11 +6,10 @@ use serde::{Deserialize, Serialize};
 use sonic_rs::format::{CompactFormatter, Formatter};
 
 use super::repository::{NewTodo, TodoChanges};
-use super::{ListedTodo, Visibility};
+use super::{ListedTodo, TodoFilter, Visibility};
 use crate::error::AppError;
 use crate::json::WriteJson;
 use crate::pagination::PageQuery;
-use crate::repository::Page;
 use crate::validation::{self, Fields};
 
 const TITLE_MAX_CHARS: usize = 200;
@@ -189,14 +188,6 @@ pub struct TodoListQuery {
     #[serde(default)]
     #[param(minimum = 0)]
     pub offset: Option<i64>,
-}
-
-/// A checked list request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TodoFilter {
-    pub completed: Option<bool>,
-    pub shared: bool,
-    pub page: Page,
 }
 
 impl TodoListQuery {

@@ -42,7 +42,7 @@ async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let (users, total) = service::list(&state, query.into_page()?).await?;
+    let (users, total) = service::list(state.db.users.as_ref(), query.into_page()?).await?;
     let users: Vec<UserOut> = users.into_iter().map(UserOut::from).collect();
     Ok(with_total_count(total, Json(users)))
 }
@@ -56,7 +56,9 @@ async fn read(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
 ) -> Result<Json<UserOut>, AppError> {
-    Ok(Json(service::get(&state, id).await?.into()))
+    Ok(Json(
+        service::get(state.db.users.as_ref(), id).await?.into(),
+    ))
 }
 
 /// Changes a user's profile, role, scopes, status or attributes (admins only).
@@ -72,7 +74,15 @@ async fn update(
 ) -> Result<Json<UserOut>, AppError> {
     let changes = patch.validate()?;
     Ok(Json(
-        service::update(&state, &admin, id, changes).await?.into(),
+        service::update(
+            state.db.users.as_ref(),
+            state.db.sessions.as_ref(),
+            &admin,
+            id,
+            changes,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -86,6 +96,6 @@ async fn remove(
     State(state): State<AppState>,
     ApiPath(id): ApiPath,
 ) -> Result<StatusCode, AppError> {
-    service::delete(&state, &admin, id).await?;
+    service::delete(state.db.users.as_ref(), &admin, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

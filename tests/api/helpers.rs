@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use todo_api::config::Config;
 use todo_api::db::DatabaseUrl;
-use todo_api::{AppState, build_app, users};
+use todo_api::{AppState, build_app};
 
 /// The signing secret of test servers.
 pub const JWT_SECRET: &str = "integration-tests-secret-that-is-long-enough";
@@ -142,7 +142,7 @@ pub async fn spawn_pair_with(adjust: impl Fn(&mut Config)) -> (TestApp, TestApp)
 /// Two instances on one database seeded with the demo users.
 pub async fn spawn_demo_pair() -> (TestApp, TestApp) {
     let (a, b) = spawn_pair().await;
-    users::service::seed_demo(&a.state)
+    todo_api::demo::seed_demo(a.state.db.users.as_ref(), &a.state.passwords)
         .await
         .expect("demo users");
     (a, b)
@@ -182,7 +182,7 @@ pub async fn spawn_on(db: Arc<TestDatabase>, adjust: impl FnOnce(&mut Config)) -
 /// A server seeded with the demo users: alice (id 1) and admin (id 2).
 pub async fn spawn_demo_app() -> TestApp {
     let app = spawn_app().await;
-    users::service::seed_demo(&app.state)
+    todo_api::demo::seed_demo(app.state.db.users.as_ref(), &app.state.passwords)
         .await
         .expect("demo users");
     app
@@ -489,7 +489,7 @@ pub async fn metrics_text(app: &TestApp) -> String {
 
 pub async fn metrics_app() -> TestApp {
     let app = spawn_app_with(|c| c.metrics = true).await;
-    todo_api::users::service::seed_demo(&app.state)
+    todo_api::demo::seed_demo(app.state.db.users.as_ref(), &app.state.passwords)
         .await
         .expect("demo users");
     app
