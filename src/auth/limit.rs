@@ -38,6 +38,16 @@ pub fn limit_key(address: IpAddr) -> String {
     }
 }
 
+/// The bucket of `per_minute` requests, in milliseconds: how far each
+/// request moves the address's time on, and how far ahead of now that time
+/// may go (the burst). The step is at least a millisecond: beyond 60,000 a
+/// minute the limit would otherwise stop counting at all.
+fn bucket(per_minute: u32) -> (i64, i64) {
+    let per_minute = i64::from(per_minute.max(1));
+    let interval_ms = (MINUTE_MS / per_minute).max(1);
+    (interval_ms, interval_ms * per_minute)
+}
+
 /// Spends one of `address`'s `per_minute` requests: 429 with the whole
 /// seconds to wait when there is none left.
 pub async fn spend(
@@ -45,8 +55,7 @@ pub async fn spend(
     per_minute: u32,
     address: IpAddr,
 ) -> Result<(), AppError> {
-    let interval_ms = MINUTE_MS / i64::from(per_minute.max(1));
-    let window_ms = interval_ms * i64::from(per_minute.max(1));
+    let (interval_ms, window_ms) = bucket(per_minute);
     let wait_ms = allowances
         .spend_allowance(&limit_key(address), now_ms(), interval_ms, window_ms)
         .await?;
@@ -96,6 +105,15 @@ pub fn spawn_purge(allowances: &Arc<dyn SessionRepository>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_refills_one_request_per_share_of_the_minute() {
+        assert_eq!(bucket(60), (1_000, 60_000));
+        assert_eq!(bucket(3), (20_000, 60_000));
+        assert_eq!(bucket(0), (60_000, 60_000));
+        // Even a huge limit still counts.
+        assert_eq!(bucket(100_000), (1, 100_000));
+    }
 
     #[test]
     fn an_ipv4_address_is_its_own_key() {
