@@ -73,6 +73,12 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A 429 whose `Retry-After` is `wait_ms` rounded up to whole seconds,
+    /// and at least one.
+    pub fn retry_in_ms(wait_ms: i64) -> Self {
+        Self::TooManyRequests(u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1))
+    }
+
     /// A 422 for a single field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError::new(field, message)])
@@ -245,6 +251,20 @@ pub fn json_error_bodies(response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_is_told_in_whole_seconds_rounded_up_and_never_zero() {
+        let seconds = |wait_ms| match AppError::retry_in_ms(wait_ms) {
+            AppError::TooManyRequests(seconds) => seconds,
+            other => panic!("not a 429: {other:?}"),
+        };
+        assert_eq!(seconds(1), 1);
+        assert_eq!(seconds(1_000), 1);
+        assert_eq!(seconds(1_001), 2);
+        assert_eq!(seconds(19_997), 20);
+        assert_eq!(seconds(0), 1);
+        assert_eq!(seconds(-5), 1);
+    }
 
     #[test]
     fn insufficient_scope_names_the_scope_in_the_challenge() {

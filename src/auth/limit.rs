@@ -59,13 +59,7 @@ pub async fn spend(
     let wait_ms = allowances
         .spend_allowance(&limit_key(address), now_ms(), interval_ms, window_ms)
         .await?;
-    match wait_ms {
-        None => Ok(()),
-        Some(wait_ms) => {
-            let seconds = u64::try_from(wait_ms.max(1)).unwrap_or(1).div_ceil(1000);
-            Err(AppError::TooManyRequests(seconds))
-        }
-    }
+    wait_ms.map_or(Ok(()), |wait_ms| Err(AppError::retry_in_ms(wait_ms)))
 }
 
 /// Middleware of the limited routes; a request without a known client

@@ -49,10 +49,7 @@ async fn check_throttle(state: &AppState, key: &str, now: i64) -> Result<bool, A
     let blocked_until = state.db.sessions.blocked_until(key).await?;
     if let Some(until) = blocked_until.filter(|until| *until > now) {
         tracing::info!(user = %key.escape_debug(), "login throttled");
-        let seconds = (until - now + 999) / 1000;
-        return Err(AppError::TooManyRequests(
-            u64::try_from(seconds).unwrap_or(1).max(1),
-        ));
+        return Err(AppError::retry_in_ms(until - now));
     }
     Ok(blocked_until.is_some())
 }
