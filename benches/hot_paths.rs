@@ -180,7 +180,8 @@ fn create_todo_request() -> Request {
 /// What `POST /api/todos` does with its body before the service sees it:
 /// the extractor's parsing, then the field rules.
 fn parse_create_todo(request: Request) -> Result<NewTodo, AppError> {
-    at_once(ApiJson::<TodoIn>::from_request(request, &())).and_then(|ApiJson(body)| body.validate())
+    at_once(ApiJson::<TodoIn>::from_request(request, &()))
+        .and_then(|ApiJson(body)| Ok(body.validate()?))
 }
 
 fn validation(c: &mut Criterion) {

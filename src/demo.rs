@@ -2,18 +2,26 @@
 
 use secrecy::SecretString;
 
-use crate::auth::password::PasswordHasher;
-use crate::error::AppError;
+use crate::auth::password::{HashError, PasswordHasher};
+use crate::repository::RepoError;
 use crate::users::Role;
 use crate::users::repository::{NewUser, UserRepository};
 
+/// Why the demo accounts could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error(transparent)]
+    Storage(#[from] RepoError),
+}
+
 /// Seeds the demo accounts into an empty database; their passwords are the
-/// lesson's, which registration would refuse as too common. Its errors
-/// are the hasher's and the database's.
+/// lesson's, which registration would refuse as too common.
 pub async fn seed_demo(
     users: &dyn UserRepository,
     passwords: &PasswordHasher,
-) -> Result<bool, AppError> {
+) -> Result<bool, SeedError> {
     if users.count().await? > 0 {
         return Ok(false);
     }

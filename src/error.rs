@@ -5,28 +5,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::password::HashError;
+use crate::auth::service::AuthError;
 use crate::repository::RepoError;
 use crate::todos::service::TodoError;
 use crate::users::service::UserError;
+use crate::validation::{FieldError, Invalid};
 
 /// The body of `403 Not authorized`, fixed by the contract to the byte.
 pub const NOT_AUTHORIZED: &str = "Not authorized";
-
-/// One invalid input field, reported in a 422's `details`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Why a request without valid credentials was refused (RFC 6750 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +185,37 @@ impl From<UserError> for AppError {
         match error {
             UserError::NotFound => Self::NotFound,
             UserError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<Invalid> for AppError {
+    fn from(Invalid(details): Invalid) -> Self {
+        Self::Validation(details)
+    }
+}
+
+impl From<AuthError> for AppError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::BadCredentials => Self::Unauthorized(AuthFailure::BadCredentials),
+            AuthError::InvalidRefresh => Self::Unauthorized(AuthFailure::InvalidRefresh),
+            AuthError::Disabled => Self::ForbiddenWith("Account disabled"),
+            AuthError::InvalidScope => Self::BadRequest("invalid_scope".into()),
+            AuthError::WrongPassword => Self::BadRequest("Current password is incorrect".into()),
+            AuthError::Throttled(wait_ms) => Self::retry_in_ms(wait_ms),
+            AuthError::Hashing(error) => error.into(),
+            AuthError::Signing(cause) => Self::Internal(cause),
+            AuthError::Storage(error) => error.into(),
+        }
+    }
+}
+
+impl From<HashError> for AppError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Self::Unavailable,
+            HashError::Failed(cause) => Self::Internal(cause),
         }
     }
 }

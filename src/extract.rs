@@ -7,7 +7,8 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
-use crate::error::{AppError, FieldError};
+use crate::error::AppError;
+use crate::validation::FieldError;
 
 /// A JSON body: 415 without `application/json`, 400 when it is not JSON,
 /// 422 naming the field when it does not fit the schema, 413 when too large.

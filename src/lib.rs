@@ -99,11 +99,18 @@ pub fn build_app(state: AppState) -> Router {
 }
 
 /// What `/metrics` shows of `state`.
-pub fn exposition(state: &AppState) -> metrics::Exposition {
+fn exposition(state: &AppState) -> metrics::Exposition {
     metrics::Exposition {
         metrics: state.metrics.clone(),
         db: state.db.clone(),
     }
+}
+
+/// A router with `/metrics` alone, for a separate metrics address.
+pub fn metrics_app(state: &AppState) -> Router {
+    Router::new()
+        .route("/metrics", exposition(state).route())
+        .fallback(|| async { AppError::NotFound })
 }
 
 /// What every response gets (but a CORS preflight's): a JSON body if it is

@@ -12,7 +12,7 @@ use todo_api::db::Database;
 use todo_api::error::AppError;
 use todo_api::telemetry::{self, LogFormat};
 use todo_api::users::Role;
-use todo_api::{AppState, ServeOptions, auth, build_app, metrics};
+use todo_api::{AppState, ServeOptions, build_app};
 
 /// The environment variable `create-user` reads the password from, when set.
 const PASSWORD_VAR: &str = "TODO_API_PASSWORD";
@@ -125,7 +125,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if demo
         && todo_api::demo::seed_demo(state.db.users.as_ref(), &state.passwords)
             .await
-            .map_err(describe)?
+            .map_err(|error| format!("cannot seed the demo users: {error}"))?
     {
         tracing::warn!("seeded the demo users alice and admin (their passwords are in the README)");
     }
@@ -135,7 +135,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         // Ends with the process; scrapes need no graceful shutdown.
         tokio::spawn(todo_api::serve_with(
             metrics_listener,
-            metrics::router(todo_api::exposition(&state)),
+            todo_api::metrics_app(&state),
             std::future::pending(),
             options,
         ));
@@ -167,12 +167,14 @@ async fn create_user(
         email,
     }
     .validate()
-    .map_err(describe)?;
+    .map_err(|error| describe(error.into()))?;
     let state = cli_state(database).await?;
     let role = if admin { Role::Admin } else { Role::User };
-    let user = auth::service::create_account(&state, account, role)
+    let user = state
+        .accounts()
+        .create_account(account, role)
         .await
-        .map_err(describe)?;
+        .map_err(|error| describe(error.into()))?;
     println!(
         "created {} {:?} with id {}",
         role.as_str(),

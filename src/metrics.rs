@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +22,6 @@ use prometheus_client::registry::Registry;
 use tower::{Layer, Service};
 
 use crate::db::{Database, PoolStats};
-use crate::error::AppError;
 use crate::telemetry::{self, UNMATCHED_ROUTE};
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -357,13 +355,6 @@ impl Exposition {
     pub fn route<S: Clone + Send + Sync + 'static>(self) -> MethodRouter<S> {
         get(move || std::future::ready(self.respond()))
     }
-}
-
-/// A router with `/metrics` alone, for a separate metrics address.
-pub fn router(exposition: Exposition) -> Router {
-    Router::new()
-        .route("/metrics", exposition.route())
-        .fallback(|| async { AppError::NotFound })
 }
 
 #[cfg(test)]

@@ -4,9 +4,8 @@ use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::error::AppError;
 use crate::repository::Page;
-use crate::validation::Fields;
+use crate::validation::{Fields, Invalid};
 
 /// Lists return at most this many rows per page.
 pub const MAX_LIMIT: i64 = 1000;
@@ -47,7 +46,7 @@ impl PageQuery {
         })
     }
 
-    pub fn into_page(self) -> Result<Page, AppError> {
+    pub fn into_page(self) -> Result<Page, Invalid> {
         let mut fields = Fields::default();
         let page = self.validate(&mut fields);
         fields.finish(|| page)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::PasswordHasher;
+use crate::auth::service::Accounts;
 use crate::config::Config;
 use crate::db::Database;
 use crate::metrics;
@@ -40,6 +41,19 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
         })))
+    }
+}
+
+impl Services {
+    /// What the account rules work with.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts {
+            users: self.db.users.as_ref(),
+            sessions: self.db.sessions.as_ref(),
+            passwords: &self.passwords,
+            tokens: &self.tokens,
+            metrics: &self.metrics,
+        }
     }
 }
 

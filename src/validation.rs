@@ -5,13 +5,33 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
-
-use crate::error::{AppError, FieldError};
+use serde::Serialize;
 
 pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 256;
 /// Clearance levels run from 0 (public) to 5.
 pub const MAX_CLEARANCE: i64 = 5;
+
+/// One invalid input field, reported in a 422's `details`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Input that broke the rules: every failed field, answered as one 422.
+#[derive(Debug, thiserror::Error)]
+#[error("validation failed")]
+pub struct Invalid(pub Vec<FieldError>);
 
 /// Collects the field errors of one request.
 #[derive(Debug, Default)]
@@ -41,11 +61,11 @@ impl Fields {
     /// The built value when every check passed, else a 422 with all failures.
     /// `build` runs only when there were no failures, so it may rely on every
     /// checked value being present.
-    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, AppError> {
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Invalid> {
         if !self.0.is_empty() {
-            return Err(AppError::Validation(self.0));
+            return Err(Invalid(self.0));
         }
-        build().ok_or_else(|| AppError::internal("a checked field went missing"))
+        build().ok_or_else(|| Invalid(vec![FieldError::new("body", "is incomplete")]))
     }
 }
 

@@ -9,3 +9,12 @@ pub mod repository;
 pub mod router;
 pub mod schemas;
 pub mod service;
+
+/// A registration that passed every rule.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub username: String,
+    pub password: secrecy::SecretString,
+    pub name: String,
+    pub email: Option<String>,
+}

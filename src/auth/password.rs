@@ -10,8 +10,6 @@ use rand::distr::{Alphanumeric, SampleString};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::error::AppError;
-
 mod turns;
 
 /// How long a hashing request may queue for a free slot before the server
@@ -26,6 +24,22 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 /// (p99 about 4 s, well inside the 10 s queue limit); from +10 the slowest
 /// logins come within a few seconds of that limit.
 const HASHING_NICENESS: i32 = 8;
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing thread stayed busy for the whole queue timeout.
+    #[error("every password hashing thread is busy")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+impl HashError {
+    fn failed(error: impl std::fmt::Display) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
 
 /// Hashes and verifies passwords on `permits` dedicated threads, one call
 /// per thread at a time: each argon2 call takes ~19 MiB and a full core for
@@ -45,12 +59,12 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-fn hash_now(password: &str) -> Result<String, AppError> {
+fn hash_now(password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     argon2()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(AppError::internal)
+        .map_err(HashError::failed)
 }
 
 fn verify_now(password: &str, hash: &str) -> bool {
@@ -74,7 +88,7 @@ fn lower_priority() {
 }
 
 impl PasswordHasher {
-    pub fn new(permits: usize) -> Result<Self, AppError> {
+    pub fn new(permits: usize) -> Result<Self, HashError> {
         let permits = permits.max(1);
         let threads = rayon::ThreadPoolBuilder::new()
             .num_threads(permits)
@@ -87,7 +101,7 @@ impl PasswordHasher {
             // request then gets a 500 through its dropped reply channel.
             .panic_handler(|_| tracing::error!("a password hashing job panicked"))
             .build()
-            .map_err(AppError::internal)?;
+            .map_err(HashError::failed)?;
         let random = Alphanumeric.sample_string(&mut rand::rng(), 32);
         Ok(Self {
             permits: Arc::new(Semaphore::new(permits)),
@@ -96,7 +110,7 @@ impl PasswordHasher {
         })
     }
 
-    pub async fn hash(&self, password: SecretString) -> Result<String, AppError> {
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         self.run(move || hash_now(password.expose_secret())).await?
     }
 
@@ -106,7 +120,7 @@ impl PasswordHasher {
         &self,
         password: SecretString,
         hash: Option<String>,
-    ) -> Result<bool, AppError> {
+    ) -> Result<bool, HashError> {
         let found = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
         let matches = self
@@ -118,18 +132,18 @@ impl PasswordHasher {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AppError> {
+    ) -> Result<T, HashError> {
         let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
             .await
-            .map_err(|_| AppError::Unavailable)?
-            .map_err(AppError::internal)?;
+            .map_err(|_| HashError::Busy)?
+            .map_err(HashError::failed)?;
         let (done, result) = tokio::sync::oneshot::channel();
         self.threads.spawn(move || {
             let _permit = permit;
             // The receiver is gone only if the request was dropped meanwhile.
             let _ = done.send(turns::in_turns(work));
         });
-        result.await.map_err(AppError::internal)
+        result.await.map_err(HashError::failed)
     }
 }
 

@@ -9,10 +9,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::CurrentUser;
+use super::limit;
 use super::schemas::{
     LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm, TokenResponse,
 };
-use super::{limit, service};
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiForm, ApiJson, MaybeJson};
 use crate::state::AppState;
@@ -48,7 +48,7 @@ async fn register(
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisteredOut>), AppError> {
     let account = body.validate()?;
-    let user = service::register(&state, account).await?;
+    let user = state.accounts().register(account).await?;
     Ok((StatusCode::CREATED, Json(user.into())))
 }
 
@@ -76,18 +76,18 @@ async fn token(
             let (Some(username), Some(password)) = (form.username, form.password) else {
                 return Err(AppError::BadRequest("invalid_request".into()));
             };
-            service::login(&state, &username, password, scope).await?
+            state.accounts().login(&username, password, scope).await?
         }
         Some("refresh_token") => {
             let Some(refresh_token) = form.refresh_token else {
                 return Err(AppError::BadRequest("invalid_request".into()));
             };
-            service::refresh(&state, &refresh_token, scope).await?
+            state.accounts().refresh(&refresh_token, scope).await?
         }
         Some(_) => return Err(AppError::BadRequest("unsupported_grant_type".into())),
         None => return Err(AppError::BadRequest("invalid_request".into())),
     };
-    let mut response = Json(grant).into_response();
+    let mut response = Json(TokenResponse::from(grant)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -105,7 +105,7 @@ async fn logout(
     MaybeJson(body): MaybeJson<LogoutRequest>,
 ) -> Result<StatusCode, AppError> {
     let refresh_token = body.as_ref().map(|b| b.refresh_token.as_str());
-    service::logout(&state, &caller.user, refresh_token).await?;
+    state.accounts().logout(&caller.user, refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -121,12 +121,10 @@ async fn change_password(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, AppError> {
-    service::change_password(
-        &state,
-        &caller.user,
-        body.current_password,
-        body.new_password,
-    )
-    .await?;
+    let body = body.validate()?;
+    state
+        .accounts()
+        .change_password(&caller.user, body.current_password, body.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,9 +3,10 @@
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use super::NewAccount;
+use super::service::IssuedTokens;
 use crate::users::{Role, User};
-use crate::validation::{self, Fields};
+use crate::validation::{self, Fields, Invalid};
 
 /// `POST /auth/register`. Fields it does not name (`role`, `scopes`, …) are
 /// ignored, so nobody can register themselves into privileges.
@@ -36,17 +37,8 @@ pub struct RegisterRequest {
     pub email: Option<String>,
 }
 
-/// A registration that passed every rule.
-#[derive(Debug)]
-pub struct NewAccount {
-    pub username: String,
-    pub password: SecretString,
-    pub name: String,
-    pub email: Option<String>,
-}
-
 impl RegisterRequest {
-    pub fn validate(self) -> Result<NewAccount, AppError> {
+    pub fn validate(self) -> Result<NewAccount, Invalid> {
         let mut fields = Fields::default();
         let username = fields.check("username", validation::username(self.username));
         let password_ok = fields.check("password", validation::password(&self.password));
@@ -129,6 +121,15 @@ pub struct PasswordChange {
     pub new_password: SecretString,
 }
 
+impl PasswordChange {
+    /// The change, once the new password meets the rules.
+    pub fn validate(self) -> Result<Self, Invalid> {
+        let mut fields = Fields::default();
+        let new_ok = fields.check("new_password", validation::password(&self.new_password));
+        fields.finish(|| new_ok.map(|()| self))
+    }
+}
+
 /// The token response (RFC 6749 §5.1) with the contract's `info`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
@@ -147,4 +148,20 @@ pub struct TokenInfo {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    fn from(tokens: IssuedTokens) -> Self {
+        Self {
+            access_token: tokens.access_token,
+            token_type: "bearer",
+            expires_in: tokens.expires_in,
+            refresh_token: tokens.refresh_token,
+            scope: tokens.scopes.to_string(),
+            info: TokenInfo {
+                name: tokens.name,
+                email: tokens.email,
+            },
+        }
+    }
 }

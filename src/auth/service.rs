@@ -1,17 +1,71 @@
 //! Registration, login, refresh, logout and password change: the rules,
-//! without HTTP.
+//! without HTTP. The service needs the user and session repositories, the
+//! hasher, the token keys and the login counters ([`Accounts`]), and
+//! answers in its own errors, which `error.rs` turns into the contract's
+//! JSON.
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::jwt::{TokenKind, TokenSubject, random_id, unix_after, unix_now};
-use super::repository::{NewSession, Rotation, RotationOutcome};
-use super::schemas::{NewAccount, TokenInfo, TokenResponse};
-use crate::error::{AppError, AuthFailure};
-use crate::metrics::LoginOutcome;
-use crate::state::AppState;
-use crate::users::repository::NewUser;
+use super::NewAccount;
+use super::jwt::{TokenKeys, TokenKind, TokenSubject, random_id, unix_after, unix_now};
+use super::password::{HashError, PasswordHasher};
+use super::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
+use crate::metrics::{LoginOutcome, Metrics};
+use crate::repository::RepoError;
+use crate::users::repository::{NewUser, UserRepository};
 use crate::users::{Role, Scopes, User};
-use crate::validation::{self, PASSWORD_MAX_CHARS};
+use crate::validation::PASSWORD_MAX_CHARS;
+
+/// Why an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown username or wrong password: the two look the same.
+    #[error("incorrect username or password")]
+    BadCredentials,
+    /// A refresh token that is unknown, spent, expired, revoked or another
+    /// user's.
+    #[error("invalid refresh token")]
+    InvalidRefresh,
+    #[error("the account is disabled")]
+    Disabled,
+    /// A scope request that grants nothing or widens a grant.
+    #[error("invalid scope")]
+    InvalidScope,
+    /// A password change whose current password is wrong.
+    #[error("the current password is incorrect")]
+    WrongPassword,
+    /// Too many failed logins for this name; retry after this many ms.
+    #[error("logins throttled for {0} ms")]
+    Throttled(i64),
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    #[error("cannot sign a token: {0}")]
+    Signing(String),
+    #[error(transparent)]
+    Storage(#[from] RepoError),
+}
+
+/// A new access and refresh token pair, and whom it is for.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub scopes: Scopes,
+    pub name: String,
+    pub email: Option<String>,
+}
+
+/// What the account rules work with, borrowed from the application state.
+#[derive(Clone, Copy)]
+pub struct Accounts<'a> {
+    pub users: &'a dyn UserRepository,
+    pub sessions: &'a dyn SessionRepository,
+    pub passwords: &'a PasswordHasher,
+    pub tokens: &'a TokenKeys,
+    pub metrics: &'a Metrics,
+}
 
 /// Failed logins in a row allowed before each further one is delayed.
 pub const FREE_FAILURES: u32 = 5;
@@ -43,304 +97,378 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// Refuses with 429 while logins for `key` are blocked. True when the key
-/// has failures on record.
-async fn check_throttle(state: &AppState, key: &str, now: i64) -> Result<bool, AppError> {
-    let blocked_until = state.db.sessions.blocked_until(key).await?;
-    if let Some(until) = blocked_until.filter(|until| *until > now) {
-        tracing::info!(user = %key.escape_debug(), "login throttled");
-        return Err(AppError::retry_in_ms(until - now));
+impl Accounts<'_> {
+    /// Stores a new account with role `user` and the default scopes.
+    pub async fn register(&self, account: NewAccount) -> Result<User, AuthError> {
+        self.create_account(account, Role::User).await
     }
-    Ok(blocked_until.is_some())
-}
 
-async fn count_failure(state: &AppState, key: &str, now: i64) -> Result<(), AppError> {
-    let sessions = &state.db.sessions;
-    sessions.record_failure(key, now, block_for).await?;
-    sessions
-        .forget_failures_before(now.saturating_sub(FAILURES_FORGOTTEN_AFTER_MS))
-        .await?;
-    Ok(())
-}
+    /// Stores an account with the given role; for registration and the CLI.
+    pub async fn create_account(&self, account: NewAccount, role: Role) -> Result<User, AuthError> {
+        let password_hash = self.passwords.hash(account.password).await?;
+        let user = self
+            .users
+            .insert(NewUser {
+                username: account.username,
+                password_hash,
+                name: account.name,
+                email: account.email,
+                role,
+            })
+            .await?;
+        tracing::info!(user = %user.username, id = user.id, "account created");
+        Ok(user)
+    }
 
-/// Stores a new account with role `user` and the default scopes.
-pub async fn register(state: &AppState, account: NewAccount) -> Result<User, AppError> {
-    create_account(state, account, Role::User).await
-}
-
-/// Stores an account with the given role; for registration and the CLI.
-pub async fn create_account(
-    state: &AppState,
-    account: NewAccount,
-    role: Role,
-) -> Result<User, AppError> {
-    let password_hash = state.passwords.hash(account.password).await?;
-    let user = state
-        .db
-        .users
-        .insert(NewUser {
-            username: account.username,
-            password_hash,
-            name: account.name,
-            email: account.email,
-            role,
-        })
-        .await?;
-    tracing::info!(user = %user.username, id = user.id, "account created");
-    Ok(user)
-}
-
-/// The password grant: checks the credentials and starts a session.
-pub async fn login(
-    state: &AppState,
-    username: &str,
-    password: SecretString,
-    requested_scope: Option<&str>,
-) -> Result<TokenResponse, AppError> {
-    let user = match authenticate(state, username, password).await {
-        Ok(user) => user,
-        Err(error) => {
-            if matches!(error, AppError::Unauthorized(_)) {
-                state.metrics.login(LoginOutcome::Failure);
+    /// The password grant: checks the credentials and starts a session.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: SecretString,
+        requested_scope: Option<&str>,
+    ) -> Result<IssuedTokens, AuthError> {
+        let user = match self.authenticate(username, password).await {
+            Ok(user) => user,
+            Err(error) => {
+                if matches!(error, AuthError::BadCredentials) {
+                    self.metrics.login(LoginOutcome::Failure);
+                }
+                return Err(error);
             }
-            return Err(error);
+        };
+        if user.disabled {
+            self.metrics.login(LoginOutcome::Disabled);
+            tracing::info!(user = %user.username, "login refused: account disabled");
+            return Err(AuthError::Disabled);
         }
-    };
-    if user.disabled {
-        state.metrics.login(LoginOutcome::Disabled);
-        tracing::info!(user = %user.username, "login refused: account disabled");
-        return Err(AppError::ForbiddenWith("Account disabled"));
-    }
-    let requested = requested_scope
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| Scopes::from_known(s.split_whitespace()));
-    let scopes = grant_scopes(user.scopes, requested)?;
-    let now = unix_now();
-    let session = NewSession {
-        id: random_id(),
-        user_id: user.id,
-        requested,
-        expires_at: unix_after(now, state.tokens.lifetimes().session),
-        refresh_jti: random_id(),
-        refresh_expires_at: unix_after(now, state.tokens.lifetimes().refresh),
-    };
-    state.db.sessions.create(session.clone(), now).await?;
-    state.metrics.login(LoginOutcome::Success);
-    tracing::info!(user = %user.username, "login succeeded");
-    let subject = TokenSubject {
-        user: &user,
-        session: &session.id,
-        scopes,
-    };
-    token_response(
-        state,
-        &subject,
-        &session.refresh_jti,
-        now,
-        session.expires_at,
-    )
-}
-
-/// The user whose password this is. An unknown name and a wrong password
-/// take the same hashing time and give the same error; a name that failed
-/// too often is refused before any hashing.
-async fn authenticate(
-    state: &AppState,
-    username: &str,
-    password: SecretString,
-) -> Result<User, AppError> {
-    let key = username.to_ascii_lowercase();
-    let now = now_ms();
-    let has_failures = check_throttle(state, &key, now).await?;
-    if let Some(user) = check_password(state, username, password).await? {
-        if has_failures {
-            state.db.sessions.clear_failures(&key).await?;
-        }
-        return Ok(user);
-    }
-    count_failure(state, &key, now).await?;
-    tracing::info!(user = %username.escape_debug(), "login failed");
-    Err(AppError::Unauthorized(AuthFailure::BadCredentials))
-}
-
-/// The user `username` names when `password` is theirs; hashes once
-/// whether or not the user exists.
-async fn check_password(
-    state: &AppState,
-    username: &str,
-    password: SecretString,
-) -> Result<Option<User>, AppError> {
-    // No stored password is this long, so no hashing is needed to say no.
-    if password.expose_secret().chars().count() > PASSWORD_MAX_CHARS {
-        return Ok(None);
-    }
-    let (user, hash) = state.db.users.find_credentials(username).await?.unzip();
-    let matches = state.passwords.verify(password, hash).await?;
-    Ok(user.filter(|_| matches))
-}
-
-/// The refresh grant: spends the refresh token and issues a new pair with
-/// the user's current role and scopes. Every failure looks the same.
-pub async fn refresh(
-    state: &AppState,
-    refresh_token: &str,
-    requested_scope: Option<&str>,
-) -> Result<TokenResponse, AppError> {
-    let invalid = || AppError::Unauthorized(AuthFailure::InvalidRefresh);
-    let claims = state
-        .tokens
-        .verify(refresh_token, TokenKind::Refresh)
-        .ok_or_else(invalid)?;
-    // A refresh may narrow the scopes it was granted, never widen them
-    // (RFC 6749 §6); checked before the token is spent.
-    let granted = Scopes::from_known(claims.scopes.iter().map(String::as_str));
-    let narrowed = match requested_scope.filter(|s| !s.trim().is_empty()) {
-        None => None,
-        Some(requested) => {
-            let requested: Scopes = requested
-                .parse()
-                .map_err(|_| AppError::BadRequest("invalid_scope".into()))?;
-            if requested.intersection(granted) != requested || requested.is_empty() {
-                return Err(AppError::BadRequest("invalid_scope".into()));
-            }
-            Some(requested)
-        }
-    };
-    let now = unix_now();
-    let rotation = Rotation {
-        user_id: claims.uid,
-        spent_jti: claims.jti.clone(),
-        next_jti: random_id(),
-        next_expires_at: unix_after(now, state.tokens.lifetimes().refresh),
-        now,
-    };
-    let next_jti = rotation.next_jti.clone();
-    match state.db.sessions.rotate(rotation).await? {
-        RotationOutcome::Rotated {
-            user,
-            session_id,
+        let requested = requested_scope
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Scopes::from_known(s.split_whitespace()));
+        let scopes = grant_scopes(user.scopes, requested)?;
+        let now = unix_now();
+        let lifetimes = self.tokens.lifetimes();
+        let session = NewSession {
+            id: random_id(),
+            user_id: user.id,
             requested,
-            session_expires_at,
-        } => {
-            let held = requested.map_or(user.scopes, |r| r.intersection(user.scopes));
-            let scopes = narrowed.map_or(held, |n| n.intersection(held));
-            let subject = TokenSubject {
-                user: &user,
-                session: &session_id,
-                scopes,
-            };
-            token_response(state, &subject, &next_jti, now, session_expires_at)
-        }
-        RotationOutcome::Reused => {
-            state.metrics.refresh_token_reused();
-            tracing::warn!(user = %claims.sub.escape_debug(), session = %claims.sid,
-                "refresh token reused: session revoked");
-            Err(invalid())
-        }
-        RotationOutcome::Invalid => Err(invalid()),
+            expires_at: unix_after(now, lifetimes.session),
+            refresh_jti: random_id(),
+            refresh_expires_at: unix_after(now, lifetimes.refresh),
+        };
+        self.sessions.create(session.clone(), now).await?;
+        self.metrics.login(LoginOutcome::Success);
+        tracing::info!(user = %user.username, "login succeeded");
+        let subject = TokenSubject {
+            user: &user,
+            session: &session.id,
+            scopes,
+        };
+        self.token_response(&subject, &session.refresh_jti, now, session.expires_at)
     }
-}
 
-/// Revokes the session of `refresh_token`, which must be the caller's, or
-/// with no token every session of the caller.
-pub async fn logout(
-    state: &AppState,
-    caller: &User,
-    refresh_token: Option<&str>,
-) -> Result<(), AppError> {
-    let Some(token) = refresh_token else {
-        state.db.sessions.revoke_all(caller.id).await?;
-        tracing::info!(user = %caller.username, "logged out of every session");
-        return Ok(());
-    };
-    let invalid = AppError::Unauthorized(AuthFailure::InvalidRefresh);
-    let claims = state
-        .tokens
-        .verify(token, TokenKind::Refresh)
-        .filter(|claims| claims.uid == caller.id)
-        .ok_or(invalid)?;
-    if !state.db.sessions.revoke(caller.id, &claims.sid).await? {
-        return Err(AppError::Unauthorized(AuthFailure::InvalidRefresh));
+    /// The refresh grant: spends the refresh token and issues a new pair
+    /// with the user's current role and scopes. Every failure looks the same.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        requested_scope: Option<&str>,
+    ) -> Result<IssuedTokens, AuthError> {
+        let claims = self
+            .tokens
+            .verify(refresh_token, TokenKind::Refresh)
+            .ok_or(AuthError::InvalidRefresh)?;
+        // A refresh may narrow the scopes it was granted, never widen them
+        // (RFC 6749 §6); checked before the token is spent.
+        let granted = Scopes::from_known(claims.scopes.iter().map(String::as_str));
+        let narrowed = match requested_scope.filter(|s| !s.trim().is_empty()) {
+            None => None,
+            Some(requested) => Some(narrow_scopes(granted, requested)?),
+        };
+        let now = unix_now();
+        let rotation = Rotation {
+            user_id: claims.uid,
+            spent_jti: claims.jti.clone(),
+            next_jti: random_id(),
+            next_expires_at: unix_after(now, self.tokens.lifetimes().refresh),
+            now,
+        };
+        let next_jti = rotation.next_jti.clone();
+        match self.sessions.rotate(rotation).await? {
+            RotationOutcome::Rotated {
+                user,
+                session_id,
+                requested,
+                session_expires_at,
+            } => {
+                let held = requested.map_or(user.scopes, |r| r.intersection(user.scopes));
+                let scopes = narrowed.map_or(held, |n| n.intersection(held));
+                let subject = TokenSubject {
+                    user: &user,
+                    session: &session_id,
+                    scopes,
+                };
+                self.token_response(&subject, &next_jti, now, session_expires_at)
+            }
+            RotationOutcome::Reused => {
+                self.metrics.refresh_token_reused();
+                tracing::warn!(user = %claims.sub.escape_debug(), session = %claims.sid,
+                    "refresh token reused: session revoked");
+                Err(AuthError::InvalidRefresh)
+            }
+            RotationOutcome::Invalid => Err(AuthError::InvalidRefresh),
+        }
     }
-    tracing::info!(user = %caller.username, session = %claims.sid, "logged out");
-    Ok(())
-}
 
-/// Replaces the caller's password after checking the current one; every
-/// session, this one included, ends. A wrong current password counts as a
-/// failed login.
-pub async fn change_password(
-    state: &AppState,
-    caller: &User,
-    current: SecretString,
-    new: SecretString,
-) -> Result<(), AppError> {
-    let mut fields = validation::Fields::default();
-    fields.check("new_password", validation::password(&new));
-    fields.finish(|| Some(()))?;
-    let key = caller.username.to_ascii_lowercase();
-    let now = now_ms();
-    check_throttle(state, &key, now).await?;
-    if check_password(state, &caller.username, current)
-        .await?
-        .is_none()
-    {
-        count_failure(state, &key, now).await?;
-        return Err(AppError::BadRequest("Current password is incorrect".into()));
+    /// Revokes the session of `refresh_token`, which must be the caller's,
+    /// or with no token every session of the caller.
+    pub async fn logout(
+        &self,
+        caller: &User,
+        refresh_token: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let Some(token) = refresh_token else {
+            self.sessions.revoke_all(caller.id).await?;
+            tracing::info!(user = %caller.username, "logged out of every session");
+            return Ok(());
+        };
+        let claims = self
+            .tokens
+            .verify(token, TokenKind::Refresh)
+            .filter(|claims| claims.uid == caller.id)
+            .ok_or(AuthError::InvalidRefresh)?;
+        if !self.sessions.revoke(caller.id, &claims.sid).await? {
+            return Err(AuthError::InvalidRefresh);
+        }
+        tracing::info!(user = %caller.username, session = %claims.sid, "logged out");
+        Ok(())
     }
-    let hash = state.passwords.hash(new).await?;
-    state.db.sessions.change_password(caller.id, hash).await?;
-    tracing::info!(user = %caller.username, "password changed; every session ended");
-    Ok(())
+
+    /// Replaces the caller's password (already checked against the rules)
+    /// after checking the current one; every session, this one included,
+    /// ends. A wrong current password counts as a failed login.
+    pub async fn change_password(
+        &self,
+        caller: &User,
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<(), AuthError> {
+        let key = caller.username.to_ascii_lowercase();
+        let now = now_ms();
+        self.check_throttle(&key, now).await?;
+        if self
+            .check_password(&caller.username, current)
+            .await?
+            .is_none()
+        {
+            self.count_failure(&key, now).await?;
+            return Err(AuthError::WrongPassword);
+        }
+        let hash = self.passwords.hash(new).await?;
+        self.sessions.change_password(caller.id, hash).await?;
+        tracing::info!(user = %caller.username, "password changed; every session ended");
+        Ok(())
+    }
+
+    /// The user whose password this is. An unknown name and a wrong
+    /// password take the same hashing time and give the same error; a name
+    /// that failed too often is refused before any hashing.
+    async fn authenticate(
+        &self,
+        username: &str,
+        password: SecretString,
+    ) -> Result<User, AuthError> {
+        let key = username.to_ascii_lowercase();
+        let now = now_ms();
+        let has_failures = self.check_throttle(&key, now).await?;
+        if let Some(user) = self.check_password(username, password).await? {
+            if has_failures {
+                self.sessions.clear_failures(&key).await?;
+            }
+            return Ok(user);
+        }
+        self.count_failure(&key, now).await?;
+        tracing::info!(user = %username.escape_debug(), "login failed");
+        Err(AuthError::BadCredentials)
+    }
+
+    /// The user `username` names when `password` is theirs; hashes once
+    /// whether or not the user exists.
+    async fn check_password(
+        &self,
+        username: &str,
+        password: SecretString,
+    ) -> Result<Option<User>, AuthError> {
+        // No stored password is this long, so no hashing is needed to say no.
+        if password.expose_secret().chars().count() > PASSWORD_MAX_CHARS {
+            return Ok(None);
+        }
+        let (user, hash) = self.users.find_credentials(username).await?.unzip();
+        let matches = self.passwords.verify(password, hash).await?;
+        Ok(user.filter(|_| matches))
+    }
+
+    /// Refuses while logins for `key` are blocked. True when the key has
+    /// failures on record.
+    async fn check_throttle(&self, key: &str, now: i64) -> Result<bool, AuthError> {
+        let blocked_until = self.sessions.blocked_until(key).await?;
+        if let Some(until) = blocked_until.filter(|until| *until > now) {
+            tracing::info!(user = %key.escape_debug(), "login throttled");
+            return Err(AuthError::Throttled(until - now));
+        }
+        Ok(blocked_until.is_some())
+    }
+
+    async fn count_failure(&self, key: &str, now: i64) -> Result<(), AuthError> {
+        self.sessions.record_failure(key, now, block_for).await?;
+        self.sessions
+            .forget_failures_before(now.saturating_sub(FAILURES_FORGOTTEN_AFTER_MS))
+            .await?;
+        Ok(())
+    }
+
+    fn token_response(
+        &self,
+        subject: &TokenSubject<'_>,
+        refresh_jti: &str,
+        now: i64,
+        session_expires_at: i64,
+    ) -> Result<IssuedTokens, AuthError> {
+        let lifetimes = self.tokens.lifetimes();
+        let refresh_exp = unix_after(now, lifetimes.refresh).min(session_expires_at);
+        let signing = |error: jsonwebtoken::errors::Error| AuthError::Signing(error.to_string());
+        let access_token = self
+            .tokens
+            .access_token(subject, now, session_expires_at)
+            .map_err(signing)?;
+        let refresh_token = self
+            .tokens
+            .refresh_token(subject, refresh_jti, now, refresh_exp)
+            .map_err(signing)?;
+        let expires_in = unix_after(now, lifetimes.access).min(session_expires_at) - now;
+        Ok(IssuedTokens {
+            access_token,
+            expires_in: u64::try_from(expires_in).unwrap_or(0),
+            refresh_token,
+            scopes: subject.scopes,
+            name: subject.user.name.clone(),
+            email: subject.user.email.clone(),
+        })
+    }
 }
 
 /// The scopes to grant at login: the requested ones the user holds, or all
 /// of the user's when none were requested (RFC 6749 §3.3).
-pub fn grant_scopes(held: Scopes, requested: Option<Scopes>) -> Result<Scopes, AppError> {
+pub fn grant_scopes(held: Scopes, requested: Option<Scopes>) -> Result<Scopes, AuthError> {
     let Some(requested) = requested else {
         return Ok(held);
     };
     let granted = requested.intersection(held);
     if granted.is_empty() {
-        return Err(AppError::BadRequest("invalid_scope".into()));
+        return Err(AuthError::InvalidScope);
     }
     Ok(granted)
 }
 
-fn token_response(
-    state: &AppState,
-    subject: &TokenSubject<'_>,
-    refresh_jti: &str,
-    now: i64,
-    session_expires_at: i64,
-) -> Result<TokenResponse, AppError> {
-    let lifetimes = state.tokens.lifetimes();
-    let refresh_exp = unix_after(now, lifetimes.refresh).min(session_expires_at);
-    let access_token = state
-        .tokens
-        .access_token(subject, now, session_expires_at)
-        .map_err(AppError::internal)?;
-    let refresh_token = state
-        .tokens
-        .refresh_token(subject, refresh_jti, now, refresh_exp)
-        .map_err(AppError::internal)?;
-    let expires_in = unix_after(now, lifetimes.access).min(session_expires_at) - now;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "bearer",
-        expires_in: u64::try_from(expires_in).unwrap_or(0),
-        refresh_token,
-        scope: subject.scopes.to_string(),
-        info: TokenInfo {
-            name: subject.user.name.clone(),
-            email: subject.user.email.clone(),
-        },
-    })
+/// The scopes a refresh asks for, which must all be known and among those
+/// `granted`.
+fn narrow_scopes(granted: Scopes, requested: &str) -> Result<Scopes, AuthError> {
+    let requested: Scopes = requested.parse().map_err(|_| AuthError::InvalidScope)?;
+    if requested.is_empty() || requested.intersection(granted) != requested {
+        return Err(AuthError::InvalidScope);
+    }
+    Ok(requested)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::auth::jwt::TokenLifetimes;
+    use crate::db::sqlite::SqliteStore;
+    use crate::repository::RepoError;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_string())
+    }
+
+    fn account(username: &str, password: &str) -> NewAccount {
+        NewAccount {
+            username: username.into(),
+            password: secret(password),
+            name: username.into(),
+            email: None,
+        }
+    }
+
+    /// The account rules with their parts alone, no HTTP: a login, a
+    /// refresh, the replay of the spent refresh token ending the session,
+    /// and a wrong current password refused without changing anything.
+    #[tokio::test]
+    async fn a_replayed_refresh_token_ends_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), Duration::from_secs(1)).unwrap();
+        let passwords = PasswordHasher::new(1).unwrap();
+        let lifetimes = TokenLifetimes {
+            access: Duration::from_secs(60),
+            refresh: Duration::from_secs(600),
+            session: Duration::from_secs(3600),
+            leeway: Duration::ZERO,
+        };
+        let tokens = TokenKeys::new(&secret(&"k".repeat(32)), lifetimes).unwrap();
+        let metrics = Metrics::new();
+        let accounts = Accounts {
+            users: &store,
+            sessions: &store,
+            passwords: &passwords,
+            tokens: &tokens,
+            metrics: &metrics,
+        };
+        let user = accounts
+            .register(account("jdoe", "correct horse battery"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            accounts
+                .register(account("JDOE", "another horse battery"))
+                .await,
+            Err(AuthError::Storage(RepoError::Duplicate))
+        ));
+        assert!(matches!(
+            accounts
+                .login("jdoe", secret("wrong horse battery"), None)
+                .await,
+            Err(AuthError::BadCredentials)
+        ));
+        let first = accounts
+            .login("jdoe", secret("correct horse battery"), Some("read"))
+            .await
+            .unwrap();
+        assert_eq!(first.scopes, scopes("read"));
+        assert!(matches!(
+            accounts.refresh(&first.refresh_token, Some("write")).await,
+            Err(AuthError::InvalidScope)
+        ));
+        let second = accounts.refresh(&first.refresh_token, None).await.unwrap();
+        assert!(matches!(
+            accounts.refresh(&first.refresh_token, None).await,
+            Err(AuthError::InvalidRefresh)
+        ));
+        assert!(matches!(
+            accounts.refresh(&second.refresh_token, None).await,
+            Err(AuthError::InvalidRefresh)
+        ));
+        assert!(matches!(
+            accounts
+                .change_password(&user, secret("not it at all"), secret("new horse battery"))
+                .await,
+            Err(AuthError::WrongPassword)
+        ));
+        accounts
+            .login("jdoe", secret("correct horse battery"), None)
+            .await
+            .unwrap();
+    }
 
     fn scopes(s: &str) -> Scopes {
         s.parse().unwrap()
@@ -368,9 +496,21 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_may_narrow_its_scopes_but_never_widen_them() {
+        let granted = scopes("read write");
+        assert_eq!(narrow_scopes(granted, "read").unwrap(), scopes("read"));
+        for refused in ["admin", "read admin", "read bogus", " "] {
+            assert!(matches!(
+                narrow_scopes(granted, refused),
+                Err(AuthError::InvalidScope)
+            ));
+        }
+    }
+
+    #[test]
     fn an_empty_grant_is_invalid_scope() {
         let error = grant_scopes(scopes("read"), Some(scopes("write"))).unwrap_err();
-        assert!(matches!(error, AppError::BadRequest(m) if m == "invalid_scope"));
+        assert!(matches!(error, AuthError::InvalidScope));
     }
 
     #[test]

@@ -7,10 +7,9 @@ use sonic_rs::format::{CompactFormatter, Formatter};
 
 use super::repository::{NewTodo, TodoChanges};
 use super::{ListedTodo, TodoFilter, Visibility};
-use crate::error::AppError;
 use crate::json::WriteJson;
 use crate::pagination::PageQuery;
-use crate::validation::{self, Fields};
+use crate::validation::{self, Fields, Invalid};
 
 const TITLE_MAX_CHARS: usize = 200;
 const DESCRIPTION_MAX_CHARS: usize = 10_000;
@@ -98,7 +97,7 @@ pub struct TodoIn {
 }
 
 impl TodoIn {
-    pub fn validate(self) -> Result<NewTodo, AppError> {
+    pub fn validate(self) -> Result<NewTodo, Invalid> {
         let patch = TodoPatch {
             title: Some(self.title),
             description: Some(self.description),
@@ -140,7 +139,7 @@ pub struct TodoPatch {
 }
 
 impl TodoPatch {
-    pub fn validate(self) -> Result<TodoChanges, AppError> {
+    pub fn validate(self) -> Result<TodoChanges, Invalid> {
         let mut fields = Fields::default();
         let title = fields.check_opt("title", self.title, |t| {
             validation::text(t, 1, TITLE_MAX_CHARS)
@@ -191,7 +190,7 @@ pub struct TodoListQuery {
 }
 
 impl TodoListQuery {
-    pub fn validate(self) -> Result<TodoFilter, AppError> {
+    pub fn validate(self) -> Result<TodoFilter, Invalid> {
         let mut fields = Fields::default();
         let page = PageQuery {
             limit: self.limit,
@@ -264,13 +263,13 @@ mod tests {
         }
     }
 
-    fn todo_in(json: serde_json::Value) -> Result<NewTodo, AppError> {
+    fn todo_in(json: serde_json::Value) -> Result<NewTodo, Invalid> {
         serde_json::from_value::<TodoIn>(json).unwrap().validate()
     }
 
-    fn failed_fields(result: Result<NewTodo, AppError>) -> Vec<String> {
+    fn failed_fields(result: Result<NewTodo, Invalid>) -> Vec<String> {
         match result {
-            Err(AppError::Validation(details)) => details.into_iter().map(|d| d.field).collect(),
+            Err(Invalid(details)) => details.into_iter().map(|d| d.field).collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
     }

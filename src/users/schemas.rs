@@ -4,8 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::repository::UserChanges;
 use super::{Role, Scope, Scopes, User};
-use crate::error::AppError;
-use crate::validation::{self, Fields};
+use crate::validation::{self, Fields, Invalid};
 
 /// A user as clients see it: exactly these keys, never the password hash.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -69,7 +68,7 @@ pub struct UserPatch {
 }
 
 impl UserPatch {
-    pub fn validate(self) -> Result<UserChanges, AppError> {
+    pub fn validate(self) -> Result<UserChanges, Invalid> {
         let mut fields = Fields::default();
         let name = fields.check_opt("name", self.name, |n| validation::text(n, 1, 100));
         let email = fields.check_opt("email", self.email, |email| {

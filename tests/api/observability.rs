@@ -187,7 +187,7 @@ async fn metrics_can_be_served_on_a_separate_address_only() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(todo_api::serve_with(
         listener,
-        todo_api::metrics::router(todo_api::exposition(&app.state)),
+        todo_api::metrics_app(&app.state),
         std::future::pending(),
         ServeOptions::default(),
     ));
