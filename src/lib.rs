@@ -33,6 +33,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
@@ -90,7 +91,12 @@ pub fn build_app(state: AppState) -> Router {
         .with_state(state);
     let layered = ServiceBuilder::new()
         .map_request(move |request| client::resolve(&trusted_proxies, request))
-        .layer(telemetry::AccessLogLayer)
+        .map_request(telemetry::screen_request_id)
+        .layer(SetRequestIdLayer::new(
+            telemetry::REQUEST_ID,
+            MakeRequestUuid,
+        ))
+        .layer(PropagateRequestIdLayer::new(telemetry::REQUEST_ID))
         .option_layer(cors)
         .map_response(finish_response)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

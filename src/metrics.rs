@@ -20,6 +20,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tower::{Layer, Service};
+use tracing::instrument::{Instrument, Instrumented};
 
 use crate::db::{Database, PoolStats};
 use crate::telemetry::{self, UNMATCHED_ROUTE};
@@ -226,9 +227,9 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Wraps each route (and the fallback): counts every request by its
-/// matched route (never the raw path) and status, with its latency, names
-/// the route in the request's log lines, and answers 503 when the request
+/// Wraps each route (and the fallback): serves every request in its log
+/// span, counts it by its matched route (never the raw path) and status,
+/// with its latency, logs its access line, and answers 503 when the request
 /// takes longer than the timeout, counted under its route too. A layer of
 /// its own rather than `from_fn` middleware: it runs for every route on
 /// every request, and this way neither clones nor boxes anything.
@@ -276,12 +277,12 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let route = request.extensions().get::<MatchedPath>().cloned();
-        if let Some(route) = &route {
-            telemetry::record_route(route);
-        }
+        let span = telemetry::request_span(&request, route.as_ref());
         let method = request.method().clone();
+        let response =
+            span.in_scope(|| tokio::time::timeout(self.layer.timeout, self.inner.call(request)));
         TrackFuture {
-            response: tokio::time::timeout(self.layer.timeout, self.inner.call(request)),
+            response: response.instrument(span),
             started: Instant::now(),
             method,
             route,
@@ -294,7 +295,7 @@ pin_project_lite::pin_project! {
     /// A tracked request's response, counted when it is ready.
     pub struct TrackFuture<F> {
         #[pin]
-        response: tokio::time::Timeout<F>,
+        response: Instrumented<tokio::time::Timeout<F>>,
         started: Instant,
         method: Method,
         route: Option<MatchedPath>,
@@ -309,8 +310,8 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = match ready!(this.response.poll(cx)) {
+        let mut this = self.project();
+        let response = match ready!(this.response.as_mut().poll(cx)) {
             Ok(Ok(response)) => response,
             Ok(Err(never)) => match never {},
             Err(_elapsed) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
@@ -319,12 +320,15 @@ where
             .route
             .as_ref()
             .map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
+        let latency = this.started.elapsed();
         this.metrics.observe_request(
             this.method,
             route,
             response.status().as_u16(),
-            this.started.elapsed().as_secs_f64(),
+            latency.as_secs_f64(),
         );
+        let _in_the_request = this.response.span().enter();
+        telemetry::log_response(&response, latency);
         Poll::Ready(Ok(response))
     }
 }
