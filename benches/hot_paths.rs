@@ -45,6 +45,7 @@ fn user(id: i64, role: Role) -> User {
         disabled: false,
         department: Some("ops".into()),
         clearance_level: 2,
+        mfa_enabled: false,
     }
 }
 

@@ -18,6 +18,42 @@ use crate::db::{DatabaseUrl, DbSettings};
 /// from the environment only, never from the command line, where other users
 /// of the machine could see it.
 pub const JWT_SECRET_VAR: &str = "TODO_API_JWT_SECRET";
+/// The key TOTP secrets are sealed under: 32 random bytes, base64.
+pub const MFA_KEY_VAR: &str = "TODO_API_MFA_KEY";
+/// Keys that sealed secrets before the current one, comma separated.
+pub const MFA_PREVIOUS_KEYS_VAR: &str = "TODO_API_MFA_PREVIOUS_KEYS";
+
+/// Where the keys that seal TOTP secrets come from.
+#[derive(Debug, Clone, Default)]
+pub enum TotpKeySource {
+    /// None configured: two-step login cannot be turned on (503).
+    #[default]
+    Unset,
+    /// A random key for a `--demo` run, gone with the process.
+    Throwaway,
+    Configured {
+        current: SecretString,
+        previous: Vec<SecretString>,
+    },
+}
+
+/// The secrets `serve` reads from its environment, never from flags.
+#[derive(Debug, Default)]
+pub struct ServeSecrets {
+    pub jwt_secret: Option<String>,
+    pub mfa_key: Option<String>,
+    pub mfa_previous_keys: Option<String>,
+}
+
+impl ServeSecrets {
+    pub fn from_env() -> Self {
+        Self {
+            jwt_secret: std::env::var(JWT_SECRET_VAR).ok(),
+            mfa_key: std::env::var(MFA_KEY_VAR).ok(),
+            mfa_previous_keys: std::env::var(MFA_PREVIOUS_KEYS_VAR).ok(),
+        }
+    }
+}
 
 /// Settings shared by every command that opens the database.
 #[derive(Debug, Clone, Args)]
@@ -173,6 +209,7 @@ pub struct Config {
     pub metrics: bool,
     /// Origins allowed by CORS; empty: no CORS headers at all.
     pub cors_origins: Vec<HeaderValue>,
+    pub totp_keys: TotpKeySource,
 }
 
 impl DatabaseArgs {
@@ -192,8 +229,22 @@ impl DatabaseArgs {
 impl ServeArgs {
     /// Checks the flags and reads the secret; the error is a full sentence
     /// for the operator.
-    pub fn into_config(self, jwt_secret: Option<String>) -> Result<Config, String> {
-        let jwt_secret = match jwt_secret {
+    pub fn into_config(self, secrets: ServeSecrets) -> Result<Config, String> {
+        let totp_keys = match (secrets.mfa_key, self.demo) {
+            (Some(current), _) => TotpKeySource::Configured {
+                current: SecretString::from(current),
+                previous: secrets
+                    .mfa_previous_keys
+                    .iter()
+                    .flat_map(|keys| keys.split(','))
+                    .filter(|key| !key.trim().is_empty())
+                    .map(|key| SecretString::from(key.trim().to_owned()))
+                    .collect(),
+            },
+            (None, true) => TotpKeySource::Throwaway,
+            (None, false) => TotpKeySource::Unset,
+        };
+        let jwt_secret = match secrets.jwt_secret {
             Some(secret) if secret.len() >= MIN_SECRET_LEN => SecretString::from(secret),
             Some(secret) => {
                 return Err(format!(
@@ -236,6 +287,7 @@ impl ServeArgs {
         config.shutdown_grace = Duration::from_secs(self.shutdown_grace);
         config.metrics = self.metrics;
         config.cors_origins = parse_origins(&self.cors_origins)?;
+        config.totp_keys = totp_keys;
         Ok(config)
     }
 }
@@ -265,6 +317,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE),
             metrics: false,
             cors_origins: Vec::new(),
+            totp_keys: TotpKeySource::Unset,
         }
     }
 

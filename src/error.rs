@@ -15,6 +15,8 @@ use crate::validation::{FieldError, Invalid};
 /// The body of `403 Not authorized`, fixed by the contract to the byte.
 pub const NOT_AUTHORIZED: &str = "Not authorized";
 
+const INVALID_CODE: &str = "Invalid one-time code";
+
 /// Why a request without valid credentials was refused (RFC 6750 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
@@ -26,6 +28,10 @@ pub enum AuthFailure {
     BadCredentials,
     /// A refresh token that is unknown, spent, expired or revoked.
     InvalidRefresh,
+    /// A login's one-time or recovery code that is wrong or already used.
+    InvalidCode,
+    /// The password that guards a two-step login change.
+    IncorrectPassword,
 }
 
 /// Every failure a handler can answer with.
@@ -55,6 +61,9 @@ pub enum AppError {
     TooManyRequests(u64),
     #[error("service unavailable")]
     Unavailable,
+    /// A feature this instance is not configured for.
+    #[error("{0}")]
+    NotConfigured(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -88,7 +97,7 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,8 +114,12 @@ impl AppError {
                 "Incorrect username or password".into()
             }
             Self::Unauthorized(AuthFailure::InvalidRefresh) => "Invalid refresh token".into(),
+            Self::Unauthorized(AuthFailure::InvalidCode) => INVALID_CODE.into(),
+            Self::Unauthorized(AuthFailure::IncorrectPassword) => "Incorrect password".into(),
             Self::Forbidden | Self::InsufficientScope(_) => NOT_AUTHORIZED.into(),
-            Self::ForbiddenWith(message) | Self::Conflict(message) => (*message).into(),
+            Self::ForbiddenWith(message)
+            | Self::Conflict(message)
+            | Self::NotConfigured(message) => (*message).into(),
             Self::NotFound => "Not found".into(),
             Self::PayloadTooLarge => "Request body is larger than 64 KiB".into(),
             Self::UnsupportedMediaType(expected) => format!("Content-Type must be {expected}"),
@@ -204,6 +217,18 @@ impl From<AuthError> for AppError {
             AuthError::InvalidScope => Self::BadRequest("invalid_scope".into()),
             AuthError::WrongPassword => Self::BadRequest("Current password is incorrect".into()),
             AuthError::Throttled(wait_ms) => Self::retry_in_ms(wait_ms),
+            AuthError::MfaRequired => Self::ForbiddenWith("mfa_required"),
+            AuthError::WrongCode => Self::Unauthorized(AuthFailure::InvalidCode),
+            AuthError::CodeRejected => Self::BadRequest(INVALID_CODE.into()),
+            AuthError::IncorrectPassword => Self::Unauthorized(AuthFailure::IncorrectPassword),
+            AuthError::MfaAlreadyOn => Self::Conflict("Two-step login is already on"),
+            AuthError::MfaOff => Self::Conflict("Two-step login is off"),
+            AuthError::NothingPending => Self::Conflict("No two-step login is pending"),
+            AuthError::MfaUnconfigured => Self::NotConfigured("Two-step login is not configured"),
+            AuthError::Sealing => {
+                Self::internal("a two-step login secret cannot be sealed or opened")
+            }
+            AuthError::UnknownUser => Self::NotFound,
             AuthError::Hashing(error) => error.into(),
             AuthError::Signing(cause) => Self::Internal(cause),
             AuthError::Storage(error) => error.into(),

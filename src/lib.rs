@@ -68,6 +68,7 @@ pub fn build_app(state: AppState) -> Router {
     let cors = (!state.config.cors_origins.is_empty()).then(|| cors(&state.config.cors_origins));
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(auth::router::router(&state))
+        .merge(auth::two_step_router::router())
         .merge(users::router::router())
         .merge(todos::router::router())
         .routes(routes!(healthz))

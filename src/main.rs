@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use todo_api::auth::schemas::RegisterRequest;
-use todo_api::config::{Config, DatabaseArgs, JWT_SECRET_VAR, ServeArgs, random_secret};
+use todo_api::config::{Config, DatabaseArgs, ServeArgs, ServeSecrets, random_secret};
 use todo_api::db::Database;
 use todo_api::error::AppError;
 use todo_api::telemetry::{self, LogFormat};
@@ -41,9 +41,12 @@ enum Command {
     #[command(
         after_help = "Environment: TODO_API_JWT_SECRET (required unless --demo) is the \
         token signing secret, at least 32 random bytes, e.g. \
-        export TODO_API_JWT_SECRET=$(openssl rand -base64 48). It is read from the \
-        environment only, never from a flag. Every flag above can also be set by the \
-        variable in its [env: ...]."
+        export TODO_API_JWT_SECRET=$(openssl rand -base64 48). TODO_API_MFA_KEY (32 \
+        random bytes, base64: openssl rand -base64 32) seals two-step login secrets; \
+        without it two-step login cannot be turned on (--demo makes a throwaway one), \
+        and TODO_API_MFA_PREVIOUS_KEYS (comma separated) still opens secrets sealed \
+        before a key change. Secrets are read from the environment only, never from \
+        a flag. Every flag above can also be set by the variable in its [env: ...]."
     )]
     Serve(ServeArgs),
     /// Create an account, for example the first admin. The password is read
@@ -105,7 +108,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let bind = args.bind;
     let metrics_bind = args.metrics_bind;
     let demo = args.demo;
-    let config = args.into_config(std::env::var(JWT_SECRET_VAR).ok())?;
+    let config = args.into_config(ServeSecrets::from_env())?;
     let options = ServeOptions::from_config(&config);
     // Both addresses are taken before the database is touched: a port in
     // use must not leave a new, migrated (or seeded) database behind.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::auth::jwt::TokenKeys;
 use crate::auth::password::PasswordHasher;
 use crate::auth::service::Accounts;
-use crate::config::Config;
+use crate::auth::totp::SecretKeys;
+use crate::config::{Config, MFA_KEY_VAR, TotpKeySource};
 use crate::db::Database;
 use crate::metrics;
 
@@ -23,6 +24,8 @@ pub struct Services {
     pub tokens: Arc<TokenKeys>,
     pub config: Arc<Config>,
     pub metrics: Arc<metrics::Metrics>,
+    /// What seals TOTP secrets; `None` when no key is configured.
+    pub totp_keys: Option<SecretKeys>,
 }
 
 impl AppState {
@@ -34,12 +37,20 @@ impl AppState {
             .await
             .map_err(|e| format!("cannot open the database: {e}"))?;
         let passwords = PasswordHasher::new(config.hash_concurrency).map_err(|e| e.to_string())?;
+        let totp_keys = match &config.totp_keys {
+            TotpKeySource::Unset => None,
+            TotpKeySource::Throwaway => Some(SecretKeys::throwaway()),
+            TotpKeySource::Configured { current, previous } => Some(
+                SecretKeys::new(current, previous).map_err(|e| format!("{MFA_KEY_VAR}: {e}"))?,
+            ),
+        };
         Ok(Self(Arc::new(Services {
             db,
             passwords: Arc::new(passwords),
             tokens: Arc::new(tokens),
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::new()),
+            totp_keys,
         })))
     }
 }
@@ -50,6 +61,8 @@ impl Services {
         Accounts {
             users: self.db.users.as_ref(),
             sessions: self.db.sessions.as_ref(),
+            mfa: self.db.mfa.as_ref(),
+            totp_keys: self.totp_keys.as_ref(),
             passwords: &self.passwords,
             tokens: &self.tokens,
             metrics: &self.metrics,

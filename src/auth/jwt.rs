@@ -237,6 +237,7 @@ mod tests {
             disabled: false,
             department: None,
             clearance_level: 0,
+            mfa_enabled: false,
         }
     }
 

@@ -9,6 +9,9 @@ pub mod repository;
 pub mod router;
 pub mod schemas;
 pub mod service;
+pub mod totp;
+pub mod two_step;
+pub mod two_step_router;
 
 /// A registration that passed every rule.
 #[derive(Debug)]

@@ -210,6 +210,7 @@ mod tests {
             disabled,
             department: None,
             clearance_level: 0,
+            mfa_enabled: false,
         }
     }
 

@@ -98,3 +98,43 @@ pub trait SessionRepository: Send + Sync {
     /// `before_ms`; returns how many were forgotten.
     async fn forget_allowances_before(&self, before_ms: i64) -> Result<u64, RepoError>;
 }
+
+/// A user's TOTP secret as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTotp {
+    /// Sealed under the configured key (`auth::totp::SecretKeys`).
+    pub sealed: String,
+    /// False while the secret awaits its first code.
+    pub confirmed: bool,
+    /// The last step whose code was used; it and earlier ones are refused.
+    pub last_step: i64,
+}
+
+/// Two-step login's storage. Every change that turns it on or off also
+/// ends sessions, in the same transaction.
+#[async_trait]
+pub trait MfaRepository: Send + Sync {
+    async fn totp(&self, user_id: i64) -> Result<Option<StoredTotp>, RepoError>;
+    /// Stores a pending secret in place of any pending one; false when
+    /// two-step login is already on.
+    async fn set_pending(&self, user_id: i64, sealed: String) -> Result<bool, RepoError>;
+    /// Turns two-step login on: the pending secret is confirmed with the
+    /// step of its first code, the recovery codes' hashes are stored and
+    /// every session but `keep_session` ends. False when nothing was pending.
+    async fn enable(
+        &self,
+        user_id: i64,
+        step: i64,
+        recovery_hashes: Vec<String>,
+        keep_session: String,
+    ) -> Result<bool, RepoError>;
+    /// Spends a step of a confirmed secret: true when it is later than the
+    /// last one used (atomically, so of two logins with one code one wins).
+    async fn spend_step(&self, user_id: i64, step: i64) -> Result<bool, RepoError>;
+    /// Spends a recovery code by its hash: true when it was unused.
+    async fn spend_recovery_code(&self, user_id: i64, code_hash: String)
+    -> Result<bool, RepoError>;
+    /// Turns two-step login off (secret and recovery codes gone) and ends
+    /// every session of the user but `keep_session`, if one is named.
+    async fn disable(&self, user_id: i64, keep_session: Option<String>) -> Result<(), RepoError>;
+}

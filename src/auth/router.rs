@@ -13,6 +13,7 @@ use super::limit;
 use super::schemas::{
     LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm, TokenResponse,
 };
+use super::service::SecondFactor;
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiForm, ApiJson, MaybeJson};
 use crate::state::AppState;
@@ -58,8 +59,8 @@ async fn register(
     responses((status = 200, description = "A new token pair", body = TokenResponse,
             headers(("cache-control" = String, description = "no-store"))),
         (status = 400, description = "unsupported_grant_type, invalid_request or invalid_scope", body = ErrorBody),
-        (status = 401, description = "Incorrect username or password, or invalid refresh token", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 401, description = "Incorrect username or password, invalid refresh token, or (two-step login on) invalid one-time code", body = ErrorBody),
+        (status = 403, description = "Account disabled, or mfa_required: two-step login is on and no code was sent", body = ErrorBody),
         (status = 429, description = "Too many attempts", body = ErrorBody,
             headers(("retry-after" = u64, description = "Seconds to wait")))))]
 async fn token(
@@ -76,7 +77,14 @@ async fn token(
             let (Some(username), Some(password)) = (form.username, form.password) else {
                 return Err(AppError::BadRequest("invalid_request".into()));
             };
-            state.accounts().login(&username, password, scope).await?
+            let factor = SecondFactor {
+                otp: form.otp,
+                recovery_code: form.recovery_code,
+            };
+            state
+                .accounts()
+                .login(&username, password, factor, scope)
+                .await?
         }
         Some("refresh_token") => {
             let Some(refresh_token) = form.refresh_token else {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::NewAccount;
 use super::service::IssuedTokens;
+use super::two_step::TotpEnrolment;
 use crate::users::{Role, User};
 use crate::validation::{self, Fields, Invalid};
 
@@ -97,6 +98,14 @@ pub struct TokenForm {
     #[serde(default)]
     #[schema(value_type = String)]
     pub refresh_token: Option<String>,
+    /// With two-step login on: the authenticator's 6-digit code…
+    #[serde(default)]
+    #[schema(value_type = String, pattern = "^[0-9]{6}$")]
+    pub otp: Option<String>,
+    /// …or one of the recovery codes.
+    #[serde(default)]
+    #[schema(value_type = String, format = Password)]
+    pub recovery_code: Option<SecretString>,
     #[serde(default)]
     #[schema(value_type = String)]
     pub client_id: Option<String>,
@@ -164,4 +173,53 @@ impl From<IssuedTokens> for TokenResponse {
             },
         }
     }
+}
+
+/// `POST /api/users/me/mfa/totp`: the password, to start an enrolment.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PasswordConfirmation {
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+/// `201` answer to an enrolment: what to put in the authenticator app.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TotpEnrolmentOut {
+    /// Base32, 160 bits.
+    pub secret: String,
+    #[schema(
+        example = "otpauth://totp/todo-api:jdoe?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=todo-api"
+    )]
+    pub otpauth_uri: String,
+}
+
+impl From<TotpEnrolment> for TotpEnrolmentOut {
+    fn from(enrolment: TotpEnrolment) -> Self {
+        Self {
+            secret: enrolment.secret,
+            otpauth_uri: enrolment.otpauth_uri,
+        }
+    }
+}
+
+/// `POST /api/users/me/mfa/totp/confirm`: a first code of the new secret.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TotpConfirmation {
+    #[schema(example = "123456")]
+    pub code: String,
+}
+
+/// The recovery codes, shown once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryCodesOut {
+    pub recovery_codes: Vec<String>,
+}
+
+/// `DELETE /api/users/me/mfa`: the password and a TOTP or recovery code.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct MfaRemoval {
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    #[schema(value_type = String, format = Password)]
+    pub code: SecretString,
 }

@@ -9,7 +9,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::NewAccount;
 use super::jwt::{TokenKeys, TokenKind, TokenSubject, random_id, unix_after, unix_now};
 use super::password::{HashError, PasswordHasher};
-use super::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
+use super::repository::{MfaRepository, NewSession, Rotation, RotationOutcome, SessionRepository};
+use super::totp::SecretKeys;
 use crate::metrics::{LoginOutcome, Metrics};
 use crate::repository::RepoError;
 use crate::users::repository::{NewUser, UserRepository};
@@ -34,6 +35,32 @@ pub enum AuthError {
     /// A password change whose current password is wrong.
     #[error("the current password is incorrect")]
     WrongPassword,
+    /// The account has two-step login on and the grant carried no code.
+    #[error("a one-time code is required")]
+    MfaRequired,
+    /// A login's one-time or recovery code is wrong or already used.
+    #[error("invalid one-time code at login")]
+    WrongCode,
+    /// A code that confirms or turns off two-step login is wrong.
+    #[error("invalid one-time code")]
+    CodeRejected,
+    /// The password that guards a two-step login change is wrong.
+    #[error("incorrect password")]
+    IncorrectPassword,
+    #[error("two-step login is already on")]
+    MfaAlreadyOn,
+    #[error("two-step login is off")]
+    MfaOff,
+    #[error("no two-step login is pending")]
+    NothingPending,
+    /// No key to seal TOTP secrets under is configured.
+    #[error("two-step login is not configured")]
+    MfaUnconfigured,
+    /// A secret could not be sealed or opened (a key that is gone).
+    #[error("a two-step login secret cannot be sealed or opened")]
+    Sealing,
+    #[error("no user has this id")]
+    UnknownUser,
     /// Too many failed logins for this name; retry after this many ms.
     #[error("logins throttled for {0} ms")]
     Throttled(i64),
@@ -57,11 +84,22 @@ pub struct IssuedTokens {
     pub email: Option<String>,
 }
 
+/// The second factor a password grant may carry.
+#[derive(Debug, Default)]
+pub struct SecondFactor {
+    /// A 6-digit TOTP code.
+    pub otp: Option<String>,
+    pub recovery_code: Option<SecretString>,
+}
+
 /// What the account rules work with, borrowed from the application state.
 #[derive(Clone, Copy)]
 pub struct Accounts<'a> {
     pub users: &'a dyn UserRepository,
     pub sessions: &'a dyn SessionRepository,
+    pub mfa: &'a dyn MfaRepository,
+    /// `None` when no key is configured: two-step login cannot be turned on.
+    pub totp_keys: Option<&'a SecretKeys>,
     pub passwords: &'a PasswordHasher,
     pub tokens: &'a TokenKeys,
     pub metrics: &'a Metrics,
@@ -120,17 +158,19 @@ impl Accounts<'_> {
         Ok(user)
     }
 
-    /// The password grant: checks the credentials and starts a session.
+    /// The password grant: checks the credentials (and with two-step
+    /// login on, the second factor) and starts a session.
     pub async fn login(
         &self,
         username: &str,
         password: SecretString,
+        factor: SecondFactor,
         requested_scope: Option<&str>,
     ) -> Result<IssuedTokens, AuthError> {
-        let user = match self.authenticate(username, password).await {
+        let user = match self.authenticate(username, password, factor).await {
             Ok(user) => user,
             Err(error) => {
-                if matches!(error, AuthError::BadCredentials) {
+                if matches!(error, AuthError::BadCredentials | AuthError::WrongCode) {
                     self.metrics.login(LoginOutcome::Failure);
                 }
                 return Err(error);
@@ -252,15 +292,7 @@ impl Accounts<'_> {
         current: SecretString,
         new: SecretString,
     ) -> Result<(), AuthError> {
-        let key = caller.username.to_ascii_lowercase();
-        let now = now_ms();
-        self.check_throttle(&key, now).await?;
-        if self
-            .check_password(&caller.username, current)
-            .await?
-            .is_none()
-        {
-            self.count_failure(&key, now).await?;
+        if !self.confirm_password(caller, current).await? {
             return Err(AuthError::WrongPassword);
         }
         let hash = self.passwords.hash(new).await?;
@@ -269,26 +301,62 @@ impl Accounts<'_> {
         Ok(())
     }
 
-    /// The user whose password this is. An unknown name and a wrong
-    /// password take the same hashing time and give the same error; a name
-    /// that failed too often is refused before any hashing.
+    /// The user whose password this is (and, with two-step login on,
+    /// whose code `factor` is). An unknown name and a wrong password take
+    /// the same hashing time and give the same error; a name that failed
+    /// too often is refused before any hashing. A wrong code counts as a
+    /// failure too, and the count starts again only once both factors
+    /// passed, so that the password alone cannot reset it.
     async fn authenticate(
         &self,
         username: &str,
         password: SecretString,
+        factor: SecondFactor,
     ) -> Result<User, AuthError> {
         let key = username.to_ascii_lowercase();
         let now = now_ms();
         let has_failures = self.check_throttle(&key, now).await?;
-        if let Some(user) = self.check_password(username, password).await? {
-            if has_failures {
-                self.sessions.clear_failures(&key).await?;
-            }
-            return Ok(user);
+        let Some(user) = self.check_password(username, password).await? else {
+            self.count_failure(&key, now).await?;
+            tracing::info!(user = %username.escape_debug(), "login failed");
+            return Err(AuthError::BadCredentials);
+        };
+        if user.mfa_enabled && !user.disabled && !self.second_factor_holds(&user, factor).await? {
+            self.count_failure(&key, now).await?;
+            tracing::info!(user = %user.username, "login failed: wrong one-time code");
+            return Err(AuthError::WrongCode);
+        }
+        if has_failures {
+            self.sessions.clear_failures(&key).await?;
+        }
+        Ok(user)
+    }
+
+    /// Whether `password` is the caller's, for a change it guards; a wrong
+    /// one counts as a failed login, and a throttled name is refused.
+    pub(super) async fn confirm_password(
+        &self,
+        caller: &User,
+        password: SecretString,
+    ) -> Result<bool, AuthError> {
+        let key = caller.username.to_ascii_lowercase();
+        let now = now_ms();
+        self.check_throttle(&key, now).await?;
+        if self
+            .check_password(&caller.username, password)
+            .await?
+            .is_some()
+        {
+            return Ok(true);
         }
         self.count_failure(&key, now).await?;
-        tracing::info!(user = %username.escape_debug(), "login failed");
-        Err(AuthError::BadCredentials)
+        Ok(false)
+    }
+
+    /// Counts a failed check of the caller's second factor.
+    pub(super) async fn count_failure_of(&self, caller: &User) -> Result<(), AuthError> {
+        self.count_failure(&caller.username.to_ascii_lowercase(), now_ms())
+            .await
     }
 
     /// The user `username` names when `password` is theirs; hashes once
@@ -420,6 +488,8 @@ mod tests {
         let accounts = Accounts {
             users: &store,
             sessions: &store,
+            mfa: &store,
+            totp_keys: None,
             passwords: &passwords,
             tokens: &tokens,
             metrics: &metrics,
@@ -436,12 +506,22 @@ mod tests {
         ));
         assert!(matches!(
             accounts
-                .login("jdoe", secret("wrong horse battery"), None)
+                .login(
+                    "jdoe",
+                    secret("wrong horse battery"),
+                    SecondFactor::default(),
+                    None
+                )
                 .await,
             Err(AuthError::BadCredentials)
         ));
         let first = accounts
-            .login("jdoe", secret("correct horse battery"), Some("read"))
+            .login(
+                "jdoe",
+                secret("correct horse battery"),
+                SecondFactor::default(),
+                Some("read"),
+            )
             .await
             .unwrap();
         assert_eq!(first.scopes, scopes("read"));
@@ -465,7 +545,12 @@ mod tests {
             Err(AuthError::WrongPassword)
         ));
         accounts
-            .login("jdoe", secret("correct horse battery"), None)
+            .login(
+                "jdoe",
+                secret("correct horse battery"),
+                SecondFactor::default(),
+                None,
+            )
             .await
             .unwrap();
     }

@@ -41,7 +41,7 @@ pub mod sqlite;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::auth::repository::SessionRepository;
+use crate::auth::repository::{MfaRepository, SessionRepository};
 use crate::repository::RepoError;
 use crate::todos::repository::TodoRepository;
 use crate::users::repository::UserRepository;
@@ -73,6 +73,7 @@ pub struct Database {
     pub users: Arc<dyn UserRepository>,
     pub todos: Arc<dyn TodoRepository>,
     pub sessions: Arc<dyn SessionRepository>,
+    pub mfa: Arc<dyn MfaRepository>,
     health: Arc<dyn HealthCheck>,
 }
 
@@ -155,6 +156,7 @@ impl Database {
                     users: store.clone(),
                     todos: store.clone(),
                     sessions: store.clone(),
+                    mfa: store.clone(),
                     health: store,
                 })
             }
@@ -171,6 +173,7 @@ impl Database {
                     users: store.clone(),
                     todos: store.clone(),
                     sessions: store.clone(),
+                    mfa: store.clone(),
                     health: store,
                 })
             }

@@ -20,6 +20,8 @@ pub struct User {
     pub disabled: bool,
     pub department: Option<String>,
     pub clearance_level: u8,
+    /// Two-step login is on: the password grant also needs a code.
+    pub mfa_enabled: bool,
 }
 
 /// What a user may manage: admins manage users, nothing more.

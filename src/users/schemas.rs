@@ -20,6 +20,7 @@ pub struct UserOut {
     pub disabled: bool,
     pub department: Option<String>,
     pub clearance_level: u8,
+    pub mfa_enabled: bool,
 }
 
 impl From<User> for UserOut {
@@ -34,6 +35,7 @@ impl From<User> for UserOut {
             disabled: user.disabled,
             department: user.department,
             clearance_level: user.clearance_level,
+            mfa_enabled: user.mfa_enabled,
         }
     }
 }

@@ -15,7 +15,7 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use todo_api::config::Config;
+use todo_api::config::{Config, TotpKeySource};
 use todo_api::db::DatabaseUrl;
 use todo_api::{AppState, build_app};
 
@@ -23,6 +23,8 @@ use todo_api::{AppState, build_app};
 pub const JWT_SECRET: &str = "integration-tests-secret-that-is-long-enough";
 /// A password that passes every registration rule.
 pub const PASSWORD: &str = "correct horse battery";
+/// The key the test servers seal TOTP secrets under (32 bytes, base64).
+pub const MFA_KEY: &str = "dGVzdC1rZXktb2YtdGhlLXR3by1zdGVwLWxvZ2lucyE=";
 
 /// The environment variable that names the PostgreSQL server to test on.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
@@ -154,6 +156,10 @@ pub async fn spawn_on(db: Arc<TestDatabase>, adjust: impl FnOnce(&mut Config)) -
     config.tokens.leeway = Duration::ZERO;
     // Tests log in far more often than people; the limit has its own test.
     config.auth_rate_limit = 10_000;
+    config.totp_keys = TotpKeySource::Configured {
+        current: SecretString::from(MFA_KEY),
+        previous: Vec::new(),
+    };
     adjust(&mut config);
     let state = AppState::new(config).await.expect("application state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

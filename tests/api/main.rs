@@ -22,5 +22,6 @@ mod sharing;
 mod smoke;
 mod todos;
 mod tokens;
+mod two_step;
 mod users;
 mod web;

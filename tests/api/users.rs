@@ -13,7 +13,7 @@ const NOT_AUTHORIZED: &str = r#"{"error":"Not authorized"}"#;
 const LAST_ADMIN: &str = "Cannot remove the last active admin";
 
 /// The keys of a user object, exactly (Z6).
-const USER_KEYS: [&str; 9] = [
+const USER_KEYS: [&str; 10] = [
     "id",
     "username",
     "name",
@@ -23,6 +23,7 @@ const USER_KEYS: [&str; 9] = [
     "disabled",
     "department",
     "clearance_level",
+    "mfa_enabled",
 ];
 
 fn keys_of(value: &Value) -> BTreeSet<String> {
@@ -135,6 +136,7 @@ async fn my_profile_has_exactly_the_documented_keys_and_no_password() {
             "disabled": false,
             "department": null,
             "clearance_level": 0,
+            "mfa_enabled": false,
         })
     );
     assert!(!me.text.contains("wonderland"), "{}", me.text);

@@ -3,6 +3,7 @@
 //! refresh tokens, unique usernames, login throttling — is decided by the
 //! database inside one transaction, so any number of instances may share it.
 
+mod mfa;
 mod sessions;
 mod todos;
 mod users;

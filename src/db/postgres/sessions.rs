@@ -28,7 +28,10 @@ async fn insert_refresh_token(
 }
 
 /// Revokes every live session of the user.
-async fn revoke_sessions_of(client: &impl GenericClient, user_id: i64) -> Result<(), RepoError> {
+pub(super) async fn revoke_sessions_of(
+    client: &impl GenericClient,
+    user_id: i64,
+) -> Result<(), RepoError> {
     let statement = client
         .prepare_cached(
             "UPDATE sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",

@@ -11,7 +11,8 @@ use crate::users::repository::{ColumnValue, NewUser, UserChanges, UserRepository
 
 /// The columns [`user_at`] reads, qualified so that joins may use them.
 pub(super) const USER_COLUMNS: &str = "users.id, users.username, users.name, users.email,
-    users.role, users.scopes, users.disabled, users.department, users.clearance_level";
+    users.role, users.scopes, users.disabled, users.department, users.clearance_level,
+    users.mfa_enabled";
 
 /// Reads the [`USER_COLUMNS`] that start at column `at`.
 pub(super) fn user_at(row: &Row, at: usize) -> Result<User, RepoError> {
@@ -25,6 +26,7 @@ pub(super) fn user_at(row: &Row, at: usize) -> Result<User, RepoError> {
         disabled: row.try_get(at + 6)?,
         department: row.try_get(at + 7)?,
         clearance_level: level(row, at + 8)?,
+        mfa_enabled: row.try_get(at + 9)?,
     })
 }
 
@@ -134,7 +136,7 @@ impl UserRepository for PgStore {
         client
             .query_opt(&statement, &[&username])
             .await?
-            .map(|row| Ok((user_at(&row, 0)?, row.try_get(9)?)))
+            .map(|row| Ok((user_at(&row, 0)?, row.try_get(10)?)))
             .transpose()
     }
 

@@ -9,7 +9,7 @@
 macro_rules! user_columns {
     () => {
         "users.id, users.username, users.name, users.email, users.role, users.scopes,
-         users.disabled, users.department, users.clearance_level"
+         users.disabled, users.department, users.clearance_level, users.mfa_enabled"
     };
 }
 
@@ -49,6 +49,7 @@ macro_rules! todo_select {
     };
 }
 
+mod mfa;
 mod sessions;
 mod todos;
 mod users;

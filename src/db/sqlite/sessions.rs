@@ -31,7 +31,7 @@ fn insert_refresh_token(
 }
 
 /// Revokes every live session of the user.
-fn revoke_sessions_of(tx: &Connection, user_id: i64) -> rusqlite::Result<usize> {
+pub(super) fn revoke_sessions_of(tx: &Connection, user_id: i64) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "UPDATE sessions SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
     )?

@@ -26,6 +26,7 @@ pub(super) fn user_from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Use
         disabled: row.get(at + 6)?,
         department: row.get(at + 7)?,
         clearance_level: row.get(at + 8)?,
+        mfa_enabled: row.get(at + 9)?,
     })
 }
 
@@ -105,7 +106,7 @@ impl UserRepository for SqliteStore {
                 user_columns!(),
                 ", password_hash FROM users WHERE lower(username) = lower(?1)"
             ))?
-            .query_row([username], |row| Ok((user_from_row(row)?, row.get(9)?)))
+            .query_row([username], |row| Ok((user_from_row(row)?, row.get(10)?)))
             .optional()
         })
         .await
