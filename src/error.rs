@@ -228,7 +228,7 @@ impl From<AuthError> for AppError {
             AuthError::Sealing => {
                 Self::internal("a two-step login secret cannot be sealed or opened")
             }
-            AuthError::UnknownUser => Self::NotFound,
+            AuthError::UnknownUser | AuthError::UnknownSession => Self::NotFound,
             AuthError::Hashing(error) => error.into(),
             AuthError::Signing(cause) => Self::Internal(cause),
             AuthError::Storage(error) => error.into(),

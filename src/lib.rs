@@ -69,6 +69,7 @@ pub fn build_app(state: AppState) -> Router {
     let (router, mut api) = OpenApiRouter::with_openapi(openapi::base())
         .merge(auth::router::router(&state))
         .merge(auth::two_step_router::router())
+        .merge(auth::sessions_router::router())
         .merge(users::router::router())
         .merge(todos::router::router())
         .routes(routes!(healthz))

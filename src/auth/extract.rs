@@ -15,6 +15,10 @@ use crate::error::{AppError, AuthFailure};
 use crate::state::AppState;
 use crate::users::{Scope, Scopes, User};
 
+/// How stale a session's "last used" may get before a request refreshes
+/// it: a write at most once a minute per session, not one per request.
+const LAST_USED_EVERY_SECS: i64 = 60;
+
 /// A signed-in user, as stored now, with the scopes in effect.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
@@ -38,12 +42,20 @@ impl FromRequestParts<AppState> for CurrentUser {
         // One query: the id and the name must still belong together (a
         // deleted user's token must not work for a new account that took
         // the name), the user must be enabled and the session live.
-        let user = state
+        let now = unix_now();
+        let (user, last_used_at) = state
             .db
             .sessions
-            .authenticate(claims.uid, &claims.sub, &claims.sid, unix_now())
+            .authenticate(claims.uid, &claims.sub, &claims.sid, now)
             .await?
             .ok_or(invalid)?;
+        if now - last_used_at >= LAST_USED_EVERY_SECS {
+            // A session's "last used" is for people to read: a failed note
+            // must not fail the request.
+            if let Err(error) = state.db.sessions.touch(&claims.sid, now).await {
+                tracing::warn!(%error, "cannot note a session's last use");
+            }
+        }
         crate::telemetry::record_user(&user.username);
         let granted = Scopes::from_known(claims.scopes.iter().map(String::as_str));
         Ok(Self {

@@ -9,6 +9,8 @@ pub mod repository;
 pub mod router;
 pub mod schemas;
 pub mod service;
+pub mod sessions;
+pub mod sessions_router;
 pub mod totp;
 pub mod two_step;
 pub mod two_step_router;

@@ -17,6 +17,40 @@ pub struct NewSession {
     pub expires_at: i64,
     pub refresh_jti: String,
     pub refresh_expires_at: i64,
+    pub origin: LoginOrigin,
+}
+
+/// Where a login came from, kept with its session.
+#[derive(Debug, Clone)]
+pub struct LoginOrigin {
+    /// `password` or `oidc`.
+    pub method: &'static str,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Default for LoginOrigin {
+    /// A password login from nowhere known (the CLI, the service's tests).
+    fn default() -> Self {
+        Self {
+            method: "password",
+            address: None,
+            user_agent: None,
+        }
+    }
+}
+
+/// A live session as its user sees it. Times are unix seconds but
+/// `created_at`, which is RFC 3339 already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub id: String,
+    pub method: String,
+    pub created_at: String,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// A refresh token to spend, and the one to issue in its place.
@@ -50,14 +84,19 @@ pub enum RotationOutcome {
 pub trait SessionRepository: Send + Sync {
     async fn create(&self, session: NewSession, now: i64) -> Result<(), RepoError>;
     /// The user, when the id and name still belong together, the user is
-    /// enabled and the session is live: the one query behind every request.
+    /// enabled and the session is live, with when the session was last
+    /// used: the one query behind every request.
     async fn authenticate(
         &self,
         user_id: i64,
         username: &str,
         session_id: &str,
         now: i64,
-    ) -> Result<Option<User>, RepoError>;
+    ) -> Result<Option<(User, i64)>, RepoError>;
+    /// Notes that the session was used at `now`.
+    async fn touch(&self, session_id: &str, now: i64) -> Result<(), RepoError>;
+    /// The user's live sessions, newest first.
+    async fn list_live(&self, user_id: i64, now: i64) -> Result<Vec<SessionInfo>, RepoError>;
     /// Spends a refresh token atomically: of concurrent rotations of one
     /// token, at most one succeeds.
     async fn rotate(&self, rotation: Rotation) -> Result<RotationOutcome, RepoError>;

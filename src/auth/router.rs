@@ -1,8 +1,9 @@
 //! `/auth/register`, `/auth/token`, `/auth/logout`, `/api/users/me/password`.
 
 use crate::json::Json;
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -10,10 +11,12 @@ use utoipa_axum::routes;
 
 use super::extract::CurrentUser;
 use super::limit;
+use super::repository::LoginOrigin;
 use super::schemas::{
     LogoutRequest, PasswordChange, RegisterRequest, RegisteredOut, TokenForm, TokenResponse,
 };
 use super::service::SecondFactor;
+use crate::client::ClientAddr;
 use crate::error::{AppError, ErrorBody};
 use crate::extract::{ApiForm, ApiJson, MaybeJson};
 use crate::state::AppState;
@@ -65,6 +68,8 @@ async fn register(
             headers(("retry-after" = u64, description = "Seconds to wait")))))]
 async fn token(
     State(state): State<AppState>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
     ApiForm(form): ApiForm<TokenForm>,
 ) -> Result<Response, AppError> {
     let scope = form.scope.as_deref();
@@ -81,9 +86,14 @@ async fn token(
                 otp: form.otp,
                 recovery_code: form.recovery_code,
             };
+            let origin = LoginOrigin {
+                method: "password",
+                address: client.map(|Extension(ClientAddr(address))| address.to_string()),
+                user_agent: user_agent(&headers),
+            };
             state
                 .accounts()
-                .login(&username, password, factor, scope)
+                .login(&username, password, factor, scope, origin)
                 .await?
         }
         Some("refresh_token") => {
@@ -100,6 +110,15 @@ async fn token(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
+}
+
+/// The longest `User-Agent` kept with a session, in characters.
+const USER_AGENT_MAX_CHARS: usize = 256;
+
+/// The client's `User-Agent`, cut to a length worth keeping.
+fn user_agent(headers: &HeaderMap) -> Option<String> {
+    let agent = headers.get(header::USER_AGENT)?.to_str().ok()?;
+    Some(agent.chars().take(USER_AGENT_MAX_CHARS).collect())
 }
 
 /// Ends the session of the given refresh token, or without a body every

@@ -4,6 +4,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::NewAccount;
+use super::repository::SessionInfo;
 use super::service::IssuedTokens;
 use super::two_step::TotpEnrolment;
 use crate::users::{Role, User};
@@ -222,4 +223,53 @@ pub struct MfaRemoval {
     pub password: SecretString,
     #[schema(value_type = String, format = Password)]
     pub code: SecretString,
+}
+
+/// A live session, as `GET …/sessions` shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionOut {
+    /// The access tokens' `sid`.
+    pub id: String,
+    /// `password` or `oidc`.
+    pub method: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub last_used_at: String,
+    pub expires_at: String,
+    /// The client's address at login.
+    pub address: Option<String>,
+    /// The client's `User-Agent` at login.
+    pub user_agent: Option<String>,
+    /// The session of the token making the request.
+    pub current: bool,
+}
+
+impl SessionOut {
+    /// `sessions` as shown to a caller whose own session is `current`.
+    pub fn list(sessions: Vec<SessionInfo>, current: Option<&str>) -> Vec<Self> {
+        sessions
+            .into_iter()
+            .map(|session| Self {
+                current: current == Some(session.id.as_str()),
+                id: session.id,
+                method: session.method,
+                created_at: session.created_at,
+                last_used_at: rfc3339(session.last_used_at),
+                expires_at: rfc3339(session.expires_at),
+                address: session.address,
+                user_agent: session.user_agent,
+            })
+            .collect()
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC (`…Z`).
+fn rfc3339(unix_seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .ok()
+        .and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }

@@ -9,7 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use super::NewAccount;
 use super::jwt::{TokenKeys, TokenKind, TokenSubject, random_id, unix_after, unix_now};
 use super::password::{HashError, PasswordHasher};
-use super::repository::{MfaRepository, NewSession, Rotation, RotationOutcome, SessionRepository};
+use super::repository::{
+    LoginOrigin, MfaRepository, NewSession, Rotation, RotationOutcome, SessionRepository,
+};
 use super::totp::SecretKeys;
 use crate::metrics::{LoginOutcome, Metrics};
 use crate::repository::RepoError;
@@ -61,6 +63,9 @@ pub enum AuthError {
     Sealing,
     #[error("no user has this id")]
     UnknownUser,
+    /// No session of the caller has this id.
+    #[error("no such session")]
+    UnknownSession,
     /// Too many failed logins for this name; retry after this many ms.
     #[error("logins throttled for {0} ms")]
     Throttled(i64),
@@ -166,6 +171,7 @@ impl Accounts<'_> {
         password: SecretString,
         factor: SecondFactor,
         requested_scope: Option<&str>,
+        origin: LoginOrigin,
     ) -> Result<IssuedTokens, AuthError> {
         let user = match self.authenticate(username, password, factor).await {
             Ok(user) => user,
@@ -194,6 +200,7 @@ impl Accounts<'_> {
             expires_at: unix_after(now, lifetimes.session),
             refresh_jti: random_id(),
             refresh_expires_at: unix_after(now, lifetimes.refresh),
+            origin,
         };
         self.sessions.create(session.clone(), now).await?;
         self.metrics.login(LoginOutcome::Success);
@@ -353,6 +360,14 @@ impl Accounts<'_> {
         Ok(false)
     }
 
+    /// The user with this id, for an admin's action on them.
+    pub(super) async fn existing_user(&self, user_id: i64) -> Result<User, AuthError> {
+        self.users
+            .find(user_id)
+            .await?
+            .ok_or(AuthError::UnknownUser)
+    }
+
     /// Counts a failed check of the caller's second factor.
     pub(super) async fn count_failure_of(&self, caller: &User) -> Result<(), AuthError> {
         self.count_failure(&caller.username.to_ascii_lowercase(), now_ms())
@@ -510,7 +525,8 @@ mod tests {
                     "jdoe",
                     secret("wrong horse battery"),
                     SecondFactor::default(),
-                    None
+                    None,
+                    LoginOrigin::default(),
                 )
                 .await,
             Err(AuthError::BadCredentials)
@@ -521,6 +537,7 @@ mod tests {
                 secret("correct horse battery"),
                 SecondFactor::default(),
                 Some("read"),
+                LoginOrigin::default(),
             )
             .await
             .unwrap();
@@ -550,6 +567,7 @@ mod tests {
                 secret("correct horse battery"),
                 SecondFactor::default(),
                 None,
+                LoginOrigin::default(),
             )
             .await
             .unwrap();

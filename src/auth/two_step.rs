@@ -125,11 +125,7 @@ impl Accounts<'_> {
     /// An admin turns a user's two-step login off (a lost device); every
     /// session of that user ends.
     pub async fn reset_mfa(&self, admin: &User, user_id: i64) -> Result<(), AuthError> {
-        let user = self
-            .users
-            .find(user_id)
-            .await?
-            .ok_or(AuthError::UnknownUser)?;
+        let user = self.existing_user(user_id).await?;
         self.mfa.disable(user.id, None).await?;
         tracing::info!(admin = %admin.username, user = %user.username,
             "two-step login reset; every session ended");

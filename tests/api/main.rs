@@ -18,6 +18,7 @@ mod openapi;
 mod policy;
 mod process;
 mod proxies;
+mod sessions;
 mod sharing;
 mod smoke;
 mod todos;

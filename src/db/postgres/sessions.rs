@@ -6,8 +6,10 @@ use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 
 use super::PgStore;
-use super::users::{USER_COLUMNS, user_at};
-use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
+use super::users::{USER_COLUMN_COUNT, USER_COLUMNS, user_at};
+use crate::auth::repository::{
+    NewSession, Rotation, RotationOutcome, SessionInfo, SessionRepository,
+};
 use crate::repository::RepoError;
 use crate::users::{Scopes, User};
 
@@ -54,7 +56,9 @@ impl SessionRepository for PgStore {
         let tx = client.transaction().await?;
         let statement = tx
             .prepare_cached(
-                "INSERT INTO sessions (id, user_id, scopes, expires_at) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO sessions (id, user_id, scopes, expires_at, method, address,
+                                       user_agent, last_used_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .await?;
         tx.execute(
@@ -64,6 +68,10 @@ impl SessionRepository for PgStore {
                 &session.user_id,
                 &session.requested.map(|s| s.to_string()),
                 &session.expires_at,
+                &session.origin.method,
+                &session.origin.address,
+                &session.origin.user_agent,
+                &now_secs,
             ],
         )
         .await?;
@@ -90,17 +98,16 @@ impl SessionRepository for PgStore {
         username: &str,
         session_id: &str,
         now_secs: i64,
-    ) -> Result<Option<User>, RepoError> {
+    ) -> Result<Option<(User, i64)>, RepoError> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(&format!(
                 concat!(
-                    "SELECT {} FROM users WHERE id = $1 AND username = $2 AND ",
+                    "SELECT {}, s.last_used_at FROM sessions s JOIN users ON users.id = s.user_id
+                     WHERE s.id = $3 AND users.id = $1 AND users.username = $2 AND ",
                     active_user!("users"),
-                    " AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.user_id = users.id
-                                  AND ",
-                    live_session!("s", "$4"),
-                    ")"
+                    " AND ",
+                    live_session!("s", "$4")
                 ),
                 USER_COLUMNS
             ))
@@ -108,8 +115,49 @@ impl SessionRepository for PgStore {
         client
             .query_opt(&statement, &[&user_id, &username, &session_id, &now_secs])
             .await?
-            .map(|row| user_at(&row, 0))
+            .map(|row| Ok((user_at(&row, 0)?, row.try_get(USER_COLUMN_COUNT)?)))
             .transpose()
+    }
+
+    async fn touch(&self, session_id: &str, now_secs: i64) -> Result<(), RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
+            .await?;
+        client
+            .execute(&statement, &[&session_id, &now_secs])
+            .await?;
+        Ok(())
+    }
+
+    async fn list_live(&self, user_id: i64, now_secs: i64) -> Result<Vec<SessionInfo>, RepoError> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(concat!(
+                "SELECT s.id, s.method,
+                        to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+                        s.last_used_at, s.expires_at, s.address, s.user_agent FROM sessions s
+                 WHERE s.user_id = $1 AND ",
+                live_session!("s", "$2"),
+                " ORDER BY s.created_at DESC, s.id"
+            ))
+            .await?;
+        client
+            .query(&statement, &[&user_id, &now_secs])
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(SessionInfo {
+                    id: row.try_get(0)?,
+                    method: row.try_get(1)?,
+                    created_at: row.try_get(2)?,
+                    last_used_at: row.try_get(3)?,
+                    expires_at: row.try_get(4)?,
+                    address: row.try_get(5)?,
+                    user_agent: row.try_get(6)?,
+                })
+            })
+            .collect()
     }
 
     async fn rotate(&self, rotation: Rotation) -> Result<RotationOutcome, RepoError> {
@@ -166,6 +214,11 @@ impl SessionRepository for PgStore {
             return Ok(RotationOutcome::Reused);
         };
         let session_id: String = spent.try_get(0)?;
+        let statement = tx
+            .prepare_cached("UPDATE sessions SET last_used_at = $2 WHERE id = $1")
+            .await?;
+        tx.execute(&statement, &[&session_id, &rotation.now])
+            .await?;
         let statement = tx
             .prepare_cached(&format!(
                 "SELECT s.scopes, s.expires_at, {USER_COLUMNS} FROM sessions s

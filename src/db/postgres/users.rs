@@ -14,6 +14,9 @@ pub(super) const USER_COLUMNS: &str = "users.id, users.username, users.name, use
     users.role, users.scopes, users.disabled, users.department, users.clearance_level,
     users.mfa_enabled";
 
+/// How many columns [`USER_COLUMNS`] names.
+pub(super) const USER_COLUMN_COUNT: usize = 10;
+
 /// Reads the [`USER_COLUMNS`] that start at column `at`.
 pub(super) fn user_at(row: &Row, at: usize) -> Result<User, RepoError> {
     Ok(User {
@@ -136,7 +139,7 @@ impl UserRepository for PgStore {
         client
             .query_opt(&statement, &[&username])
             .await?
-            .map(|row| Ok((user_at(&row, 0)?, row.try_get(10)?)))
+            .map(|row| Ok((user_at(&row, 0)?, row.try_get(USER_COLUMN_COUNT)?)))
             .transpose()
     }
 

@@ -4,9 +4,11 @@ use async_trait::async_trait;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::users::{user_from_row, user_from_row_at};
+use super::users::{USER_COLUMN_COUNT, user_from_row, user_from_row_at};
 use super::{SqliteStore, now, parse_column};
-use crate::auth::repository::{NewSession, Rotation, RotationOutcome, SessionRepository};
+use crate::auth::repository::{
+    NewSession, Rotation, RotationOutcome, SessionInfo, SessionRepository,
+};
 use crate::repository::RepoError;
 use crate::users::Scopes;
 
@@ -61,14 +63,19 @@ impl SessionRepository for SqliteStore {
     async fn create(&self, session: NewSession, now_secs: i64) -> Result<(), RepoError> {
         self.write(move |tx| {
             tx.execute(
-                "INSERT INTO sessions (id, user_id, scopes, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO sessions (id, user_id, scopes, created_at, expires_at, method,
+                                       address, user_agent, last_used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     session.id,
                     session.user_id,
                     session.requested.map(|s| s.to_string()),
                     now(),
-                    session.expires_at
+                    session.expires_at,
+                    session.origin.method,
+                    session.origin.address,
+                    session.origin.user_agent,
+                    now_secs
                 ],
             )?;
             insert_refresh_token(
@@ -93,24 +100,56 @@ impl SessionRepository for SqliteStore {
         username: &str,
         session_id: &str,
         now_secs: i64,
-    ) -> Result<Option<crate::users::User>, RepoError> {
+    ) -> Result<Option<(crate::users::User, i64)>, RepoError> {
         self.read(|c| {
             c.prepare_cached(concat!(
                 "SELECT ",
                 user_columns!(),
-                " FROM users
-                 WHERE id = ?1 AND username = ?2 AND ",
+                ", s.last_used_at FROM sessions s JOIN users ON users.id = s.user_id
+                 WHERE s.id = ?3 AND users.id = ?1 AND users.username = ?2 AND ",
                 active_user!("users"),
-                " AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = ?3 AND s.user_id = users.id
-                               AND ",
-                live_session!("s", "?4"),
-                ")"
+                " AND ",
+                live_session!("s", "?4")
             ))?
-            .query_row(
-                params![user_id, username, session_id, now_secs],
-                user_from_row,
-            )
+            .query_row(params![user_id, username, session_id, now_secs], |row| {
+                Ok((user_from_row(row)?, row.get(USER_COLUMN_COUNT)?))
+            })
             .optional()
+        })
+        .await
+    }
+
+    async fn touch(&self, session_id: &str, now_secs: i64) -> Result<(), RepoError> {
+        let session_id = session_id.to_owned();
+        self.write(move |tx| {
+            tx.prepare_cached("UPDATE sessions SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![session_id, now_secs])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_live(&self, user_id: i64, now_secs: i64) -> Result<Vec<SessionInfo>, RepoError> {
+        self.read(|c| {
+            c.prepare_cached(concat!(
+                "SELECT s.id, s.method, s.created_at, s.last_used_at, s.expires_at, s.address,
+                        s.user_agent FROM sessions s
+                 WHERE s.user_id = ?1 AND ",
+                live_session!("s", "?2"),
+                " ORDER BY s.created_at DESC, s.id"
+            ))?
+            .query_map(params![user_id, now_secs], |row| {
+                Ok(SessionInfo {
+                    id: row.get(0)?,
+                    method: row.get(1)?,
+                    created_at: row.get(2)?,
+                    last_used_at: row.get(3)?,
+                    expires_at: row.get(4)?,
+                    address: row.get(5)?,
+                    user_agent: row.get(6)?,
+                })
+            })?
+            .collect()
         })
         .await
     }
@@ -160,6 +199,10 @@ impl SessionRepository for SqliteStore {
             tx.execute(
                 "UPDATE refresh_tokens SET used_at = ?2 WHERE jti = ?1 AND used_at IS NULL",
                 params![rotation.spent_jti, now()],
+            )?;
+            tx.execute(
+                "UPDATE sessions SET last_used_at = ?2 WHERE id = ?1",
+                params![session_id, rotation.now],
             )?;
             insert_refresh_token(
                 tx,

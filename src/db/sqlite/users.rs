@@ -10,6 +10,9 @@ use crate::users::repository::{ColumnValue, NewUser, UserChanges, UserRepository
 
 const USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = ?1");
 
+/// How many columns `user_columns!` names.
+pub(super) const USER_COLUMN_COUNT: usize = 10;
+
 pub(super) fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     user_from_row_at(row, 0)
 }
@@ -106,7 +109,9 @@ impl UserRepository for SqliteStore {
                 user_columns!(),
                 ", password_hash FROM users WHERE lower(username) = lower(?1)"
             ))?
-            .query_row([username], |row| Ok((user_from_row(row)?, row.get(10)?)))
+            .query_row([username], |row| {
+                Ok((user_from_row(row)?, row.get(USER_COLUMN_COUNT)?))
+            })
             .optional()
         })
         .await
