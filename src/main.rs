@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use todo_api::auth::schemas::RegisterRequest;
 use todo_api::config::{Config, DatabaseArgs, ServeArgs, ServeSecrets, random_secret};
-use todo_api::db::Database;
+use todo_api::db::{Database, DatabaseUrl};
 use todo_api::error::AppError;
 use todo_api::telemetry::{self, LogFormat};
 use todo_api::users::Role;
@@ -72,6 +72,15 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Copy a SQLite database, consistently, while the server keeps
+    /// serving; to restore, start `serve` on the copy. (PostgreSQL: use
+    /// pg_dump, see the README.)
+    Backup {
+        /// The new file to write; an existing one is never overwritten.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,6 +110,7 @@ async fn run(command: Command) -> Result<(), String> {
             database,
         } => create_user(username, name, email, admin, database).await,
         Command::Migrate { database } => migrate(database).await,
+        Command::Backup { file, database } => backup(&file, &database),
     }
 }
 
@@ -183,6 +193,24 @@ async fn create_user(
         role.as_str(),
         user.username,
         user.id
+    );
+    Ok(())
+}
+
+fn backup(file: &std::path::Path, database: &DatabaseArgs) -> Result<(), String> {
+    let DatabaseUrl::Sqlite(source) = database.url()? else {
+        return Err(
+            "backup copies SQLite databases; back up PostgreSQL with pg_dump \
+                    (see the README's Deploying section)"
+                .into(),
+        );
+    };
+    let report = todo_api::db::sqlite::backup::backup(&source, file)?;
+    println!(
+        "backed up {} ({} pages) to {}",
+        source.display(),
+        report.pages,
+        file.display()
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! fresh database and talks HTTP to it.
 mod auth;
 mod backends;
+mod backup;
 mod bodies;
 mod cli;
 mod connections;

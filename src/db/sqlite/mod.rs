@@ -49,6 +49,7 @@ macro_rules! todo_select {
     };
 }
 
+pub mod backup;
 mod mfa;
 mod sessions;
 mod todos;
