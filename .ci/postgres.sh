@@ -102,4 +102,16 @@ echo "== cargo test --test api on PostgreSQL"
 # plain `cargo test` on SQLite leaves out (tests/api/instances.rs).
 cargo test --test api -- --include-ignored "$@"
 
+# The outage test stops and starts this cluster, so it runs alone, after
+# the suite (in the suite it finds no commands and does nothing).
+if [ "$#" -eq 0 ]; then
+    if [ "$(id -u)" -eq 0 ]; then pg_as="runuser -u $pg_user --"; else pg_as=""; fi
+    echo "== PostgreSQL stopped under load and started again"
+    TEST_PG_STOP="$pg_as $bin/pg_ctl -D $data -m immediate -w stop" \
+    TEST_PG_START="$pg_as $bin/pg_ctl -D $data -l $tmp/server.log -w -t 60 -o \
+        '-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$tmp \
+         -c fsync=on -c max_connections=300' start" \
+        cargo test --test api outage:: -- --nocapture
+fi
+
 echo "== the suite passed on PostgreSQL in $(($(date +%s) - started)) s"

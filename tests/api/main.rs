@@ -16,6 +16,7 @@ mod load;
 mod logs;
 mod observability;
 mod openapi;
+mod outage;
 mod policy;
 mod process;
 mod proxies;
