@@ -225,9 +225,7 @@ impl From<AuthError> for AppError {
             AuthError::MfaOff => Self::Conflict("Two-step login is off"),
             AuthError::NothingPending => Self::Conflict("No two-step login is pending"),
             AuthError::MfaUnconfigured => Self::NotConfigured("Two-step login is not configured"),
-            AuthError::Sealing => {
-                Self::internal("a two-step login secret cannot be sealed or opened")
-            }
+            error @ AuthError::Sealing => Self::internal(error),
             AuthError::UnknownUser | AuthError::UnknownSession => Self::NotFound,
             AuthError::Hashing(error) => error.into(),
             AuthError::Signing(cause) => Self::Internal(cause),

@@ -61,16 +61,16 @@ impl Accounts<'_> {
         session: &str,
         code: &str,
     ) -> Result<Vec<String>, AuthError> {
-        let keys = self.totp_keys()?;
+        // Without a key nothing could be confirmed: say so before anything else.
+        self.totp_keys()?;
         let pending = self
             .mfa
             .totp(caller.id)
             .await?
             .filter(|stored| !stored.confirmed)
             .ok_or(AuthError::NothingPending)?;
-        let secret = keys.open(&pending.sealed).ok_or(AuthError::Sealing)?;
-        let step = totp::matching_step(&secret, code, now_seconds())
-            .and_then(|step| i64::try_from(step).ok())
+        let step = self
+            .step_of(&pending.sealed, code)?
             .ok_or(AuthError::CodeRejected)?;
         let codes = totp::new_recovery_codes();
         let hashes = codes.iter().map(|c| totp::recovery_code_hash(c)).collect();
@@ -158,15 +158,16 @@ impl Accounts<'_> {
         let Some(stored) = self.mfa.totp(user.id).await?.filter(|s| s.confirmed) else {
             return Ok(false);
         };
-        let secret = self
-            .totp_keys()?
-            .open(&stored.sealed)
-            .ok_or(AuthError::Sealing)?;
-        let Some(step) = totp::matching_step(&secret, code, now_seconds())
-            .and_then(|step| i64::try_from(step).ok())
-        else {
+        let Some(step) = self.step_of(&stored.sealed, code)? else {
             return Ok(false);
         };
         Ok(step > stored.last_step && self.mfa.spend_step(user.id, step).await?)
+    }
+
+    /// The step (previous, current or next) whose code `code` is, for the
+    /// secret sealed in `sealed`; `None` when it is none of them.
+    fn step_of(&self, sealed: &str, code: &str) -> Result<Option<i64>, AuthError> {
+        let secret = self.totp_keys()?.open(sealed).ok_or(AuthError::Sealing)?;
+        Ok(totp::matching_step(&secret, code, now_seconds()).and_then(|s| i64::try_from(s).ok()))
     }
 }

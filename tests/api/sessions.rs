@@ -207,3 +207,69 @@ async fn an_admin_lists_and_ends_a_users_sessions() {
         "the admin's own session goes on"
     );
 }
+
+/// Makes the session's `last_used_at` `seconds` older, then reads it.
+async fn age_last_used(app: &TestApp, session: &str, seconds: i64) -> i64 {
+    match &app.db.url {
+        todo_api::db::DatabaseUrl::Sqlite(path) => {
+            let db = rusqlite::Connection::open(path).unwrap();
+            db.execute(
+                "UPDATE sessions SET last_used_at = last_used_at - ?2 WHERE id = ?1",
+                rusqlite::params![session, seconds],
+            )
+            .unwrap();
+            db.query_row(
+                "SELECT last_used_at FROM sessions WHERE id = ?1",
+                [session],
+                |row| row.get(0),
+            )
+            .unwrap()
+        }
+        todo_api::db::DatabaseUrl::Postgres(_) => {
+            let db = app.db.postgres_client().await;
+            db.execute(
+                "UPDATE sessions SET last_used_at = last_used_at - $2 WHERE id = $1",
+                &[&session, &seconds],
+            )
+            .await
+            .unwrap();
+            db.query_one(
+                "SELECT last_used_at FROM sessions WHERE id = $1",
+                &[&session],
+            )
+            .await
+            .unwrap()
+            .get(0)
+        }
+    }
+}
+
+/// "Last used" is noted by an access token once it is a minute old, and
+/// not on every request: reads stay reads.
+#[tokio::test]
+async fn last_used_is_written_at_most_once_a_minute() {
+    let app = spawn_app().await;
+    let (_, token) = app.signed_up("jdoe").await;
+    let sid = sid_of(&token);
+    let recent = age_last_used(&app, &sid, 30).await;
+    assert_eq!(
+        app.get("/api/users/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        age_last_used(&app, &sid, 0).await,
+        recent,
+        "half a minute old: left alone"
+    );
+
+    let stale = age_last_used(&app, &sid, 120).await;
+    assert_eq!(
+        app.get("/api/users/me", Some(&token)).await.status,
+        StatusCode::OK
+    );
+    let noted = age_last_used(&app, &sid, 0).await;
+    assert!(
+        noted >= stale + 120,
+        "a stale session is noted again: {stale} -> {noted}"
+    );
+}
